@@ -1,0 +1,1 @@
+"""Cross-cutting pieces of the integrations API: settings, errors, auth, encryption, logging."""

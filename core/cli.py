@@ -1,0 +1,83 @@
+"""Command line: `integrations-api serve` runs the API, `integrations-api token` mints a bearer token."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import signal
+import sys
+
+from core.auth import ROLES, mint_token
+from core.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+DEMO_BUSINESS, DEMO_USER = "test_business_id", "test_user_id"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the integrations-api command."""
+    parser = argparse.ArgumentParser(prog="integrations-api", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the API (embedded database when MONGODB_URI is unset)")
+    token = commands.add_parser("token", help="print a bearer token for a business and user")
+    token.add_argument("--business", required=True, help="businessId claim")
+    token.add_argument("--user", required=True, help="sub claim (user id)")
+    token.add_argument("--role", choices=ROLES, help="role claim (default: none, which means owner)")
+    token.add_argument("--hours", type=float, default=24.0, help="lifetime in hours (default 24)")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"integrations-api: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "token":
+        if not 0 < args.hours <= 24 * 366:
+            parser.error("--hours must be between 0 and 8784")
+        print(mint_token(settings.jwt_secret, business_id=args.business, user_id=args.user, role=args.role, hours=args.hours))
+        return 0
+    return serve(settings)
+
+
+def serve(settings: Settings) -> int:
+    """Run the API with uvicorn until SIGINT/SIGTERM, with an embedded database if none is configured."""
+    import uvicorn
+
+    from app import create_app
+    from core.database import EmbeddedMongo
+    from core.logs import configure_logging
+
+    configure_logging(settings.log_level)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
+    # embedded database below is stopped too instead of the process dying on the spot.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    embedded = None
+    if settings.mongodb_uri is None:
+        embedded = EmbeddedMongo(settings.data_dir).start()
+        settings = dataclasses.replace(settings, mongodb_uri=embedded.uri)
+    try:
+        app = create_app(settings)
+        if not settings.production:
+            demo = mint_token(settings.jwt_secret, business_id=DEMO_BUSINESS, user_id=DEMO_USER, hours=24)
+            print(
+                f"\nIntegrations API on http://{settings.host}:{settings.port}/api/v1 "
+                f"(docs: {settings.public_base_url}/api/v1/ui/, providers: {settings.providers})\n"
+                f"Token for {DEMO_BUSINESS}/{DEMO_USER}, valid 24 hours:\n\n"
+                f"export TOKEN={demo}\n",
+                file=sys.stderr,
+                flush=True,
+            )
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False, server_header=False)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+            log.info("embedded database stopped")
+    return 0
+
+
+def _exit_on_signal(signum, frame) -> None:
+    raise SystemExit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Typed API errors and the one mapping from any exception to the error envelope."""
+from __future__ import annotations
+
+import json
+import logging
+
+log = logging.getLogger(__name__)
+
+ENVELOPE_TYPE = "application/json"
+
+
+class AppError(Exception):
+    """An error with an HTTP status and a stable code; its message is safe to show."""
+
+    status_code = 500
+    code = "INTERNAL_ERROR"
+    message = "Internal server error"
+
+    def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.headers = headers or {}
+
+
+class ValidationError(AppError):
+    status_code, code, message = 400, "VALIDATION_ERROR", "Request is invalid"
+
+
+class Unauthorized(AppError):
+    status_code, code, message = 401, "UNAUTHORIZED", "Authentication required: send Authorization: Bearer <token>"
+
+
+class InvalidToken(AppError):
+    status_code, code, message = 401, "INVALID_TOKEN", "Token is invalid"
+
+
+class TokenExpired(AppError):
+    status_code, code, message = 401, "TOKEN_EXPIRED", "Token has expired"
+
+
+class Forbidden(AppError):
+    status_code, code, message = 403, "FORBIDDEN", "Not allowed"
+
+
+class NotFound(AppError):
+    status_code, code, message = 404, "NOT_FOUND", "Resource not found"
+
+
+class ConnectionNotFound(AppError):
+    status_code, code, message = 404, "CONNECTION_NOT_FOUND", "Connection not found"
+
+
+class MethodNotAllowed(AppError):
+    status_code, code, message = 405, "METHOD_NOT_ALLOWED", "Method not allowed"
+
+
+class ConnectionExists(AppError):
+    status_code, code, message = 409, "CONNECTION_EXISTS", "A connection with this platform and name already exists"
+
+
+class ConnectionNotReady(AppError):
+    status_code, code, message = 409, "CONNECTION_NOT_READY", "Connection is not ready"
+
+
+class PayloadTooLarge(AppError):
+    status_code, code, message = 413, "PAYLOAD_TOO_LARGE", "Request body is too large"
+
+
+class UnsupportedMediaType(AppError):
+    status_code, code, message = 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json"
+
+
+class RateLimited(AppError):
+    status_code, code, message = 429, "RATE_LIMITED", "Too many requests"
+
+
+class ProviderError(AppError):
+    status_code, code, message = 502, "PROVIDER_ERROR", "The messaging provider rejected the request"
+
+
+class ProviderUnavailable(AppError):
+    status_code, code, message = 503, "PROVIDER_UNAVAILABLE", "The messaging provider is unavailable; try again shortly"
+
+
+class DatabaseUnavailable(AppError):
+    status_code, code, message = 503, "DATABASE_UNAVAILABLE", "The database is unavailable; try again shortly"
+
+
+_BY_STATUS = {
+    400: ValidationError,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    429: RateLimited,
+}
+
+
+def envelope(status: int, code: str, message: str) -> bytes:
+    """The error body every error response carries."""
+    return json.dumps({"success": False, "message": message, "code": code}).encode()
+
+
+def to_app_error(exc: BaseException) -> AppError:
+    """Translate any exception raised while serving a request into an AppError."""
+    if isinstance(exc, AppError):
+        return exc
+    # Imported here so this module stays importable without the web stack (CLI, tests).
+    from connexion.exceptions import ProblemException
+    from pymongo.errors import ConnectionFailure, ExecutionTimeout, ServerSelectionTimeoutError
+    from starlette.exceptions import HTTPException
+    from werkzeug.exceptions import HTTPException as WerkzeugHTTPException
+
+    if isinstance(exc, ProblemException):
+        return _from_problem(exc)
+    if isinstance(exc, (HTTPException, WerkzeugHTTPException)):
+        status = getattr(exc, "status_code", None) or getattr(exc, "code", 500)
+        cls = _BY_STATUS.get(status)
+        if cls is None:
+            return _internal(exc)
+        return cls(headers=dict(getattr(exc, "headers", None) or {}))
+    if isinstance(exc, (ConnectionFailure, ServerSelectionTimeoutError, ExecutionTimeout)):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return DatabaseUnavailable()
+    return _internal(exc)
+
+
+def _internal(exc: BaseException) -> AppError:
+    log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
+    return AppError()
+
+
+def _from_problem(exc) -> AppError:
+    status = exc.status
+    detail = str(exc.detail or exc.title or "")
+    if status == 401:
+        if "No authorization token" in detail or "Invalid authorization header" in detail:
+            return Unauthorized()
+        return InvalidToken()
+    if status == 400:
+        return ValidationError(_validation_message(detail))
+    cls = _BY_STATUS.get(status)
+    if cls is None:
+        return _internal(exc)
+    return cls()
+
+
+def _validation_message(detail: str) -> str:
+    """Connexion's validation detail, shortened and without echoing huge inputs."""
+    detail = detail.strip() or "Request is invalid"
+    if len(detail) > 300:
+        detail = detail[:297] + "..."
+    return detail

@@ -1,0 +1,262 @@
+"""ASGI plumbing around Connexion: request ids, access log, CORS, input guards, error envelopes."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any, Iterable
+
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.errors import AppError, MethodNotAllowed, NotFound, PayloadTooLarge, ValidationError, envelope, to_app_error
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("integrations.access")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SECRET_PATH = re.compile(r"(/sandbox/(?:scan|authorize)/)[^/]+")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_EXPOSED = "X-Request-ID, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"
+
+
+class RouteTable:
+    """The methods the contract allows on each path, for the Allow header of a 405."""
+
+    def __init__(self, base_path: str, paths: dict[str, dict[str, Any]]) -> None:
+        self._routes = []
+        for template, item in paths.items():
+            pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(base_path + template))
+            methods = sorted(m.upper() for m in item if m in ("get", "put", "post", "delete", "patch", "head"))
+            self._routes.append((re.compile(f"^{pattern}$"), methods))
+
+    def allowed(self, path: str) -> list[str]:
+        """The allowed methods for a concrete path ([] when the path is unknown)."""
+        for pattern, methods in self._routes:
+            if pattern.match(path):
+                return methods
+        return []
+
+
+def make_error_handler(routes: RouteTable):
+    """The Connexion error handler: any exception becomes the envelope with the right status."""
+
+    def handle(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+        error = to_app_error(exc)
+        headers = dict(error.headers)
+        if isinstance(error, MethodNotAllowed):
+            allowed = routes.allowed(request.url.path)
+            if not allowed:
+                error, headers = NotFound(), {}
+            else:
+                headers = {"Allow": ", ".join(allowed)}
+        headers.pop("content-type", None)
+        headers.pop("Content-Type", None)
+        return ConnexionResponse(
+            status_code=error.status_code,
+            body=envelope(error.status_code, error.code, error.message),
+            content_type="application/json",
+            mimetype="application/json",
+            headers=headers,
+        )
+
+    return handle
+
+
+class LastResortMiddleware(ServerErrorMiddleware):
+    """Outermost guard: even a crash inside our own middleware answers with the envelope."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        super().__init__(app, handler=self._crash)
+
+    @staticmethod
+    async def _crash(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error outside the handlers: %s", type(exc).__name__, exc_info=exc)
+        return Response(envelope(500, "INTERNAL_ERROR", "Internal server error"), status_code=500, media_type="application/json")
+
+
+class RequestContextMiddleware:
+    """Request id, CORS, security headers and one JSON access-log line per request."""
+
+    def __init__(self, app: ASGIApp, *, services: Any) -> None:
+        self.app = app
+        self.services = services
+        self.origins = frozenset(services.settings.cors_origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault("state", {})["services"] = self.services
+        context = scope.setdefault("extensions", {}).setdefault("connexion_context", {})
+        headers = Headers(scope=scope)
+        incoming = headers.get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        origin = headers.get("origin")
+        allowed_origin = origin if origin in self.origins else None
+        started = time.perf_counter()
+        status = 500
+
+        if scope["method"] == "OPTIONS" and origin and "access-control-request-method" in headers:
+            status = 204
+            response_headers = {"X-Request-ID": request_id, "Vary": "Origin"}
+            if allowed_origin:
+                response_headers.update({
+                    "Access-Control-Allow-Origin": allowed_origin,
+                    "Access-Control-Allow-Methods": "GET, POST, PATCH, DELETE, OPTIONS",
+                    "Access-Control-Allow-Headers": headers.get("access-control-request-headers", "Authorization, Content-Type"),
+                    "Access-Control-Max-Age": "600",
+                })
+            await Response(status_code=204, headers=response_headers)(scope, receive, send)
+            self._log(scope, status, started, request_id, context)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                out = MutableHeaders(scope=message)
+                out["X-Request-ID"] = request_id
+                if status not in (429, 503) and "retry-after" in out:
+                    # Flask-Limiter adds Retry-After to every response; it only means something on 429/503.
+                    del out["retry-after"]
+                out.setdefault("X-Content-Type-Options", "nosniff")
+                if allowed_origin:
+                    out["Access-Control-Allow-Origin"] = allowed_origin
+                    out["Access-Control-Expose-Headers"] = _EXPOSED
+                    out.append("Vary", "Origin")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            self._log(scope, status, started, request_id, context)
+
+    @staticmethod
+    def _log(scope: Scope, status: int, started: float, request_id: str, context: dict) -> None:
+        token = context.get("token_info") or {}
+        access_log.info(json.dumps({
+            "event": "request",
+            "requestId": request_id,
+            "method": scope["method"],
+            "path": _SECRET_PATH.sub(r"\1***", scope.get("path", ""))[:300],
+            "status": status,
+            "latencyMs": round((time.perf_counter() - started) * 1000, 2),
+            "businessId": token.get("businessId"),
+            "userId": token.get("sub"),
+            "operation": scope.get("extensions", {}).get("connexion_routing", {}).get("operation_id"),
+        }, ensure_ascii=True))
+
+
+class InputGuardMiddleware:
+    """Rejects what must never reach routing, validation or the database: odd paths, oversize or broken JSON bodies."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, ui_prefix: str) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.ui_prefix = ui_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if _CONTROL.search(path) or "\\" in path:
+            raise NotFound()
+        if path.endswith("/") and len(path) > 1 and not path.startswith(self.ui_prefix):
+            raise NotFound("Resource not found (paths have no trailing slash)")
+        if scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise ValidationError("Content-Length is invalid")
+            if int(declared) > self.max_body_bytes:
+                raise PayloadTooLarge(f"Request body must be at most {self.max_body_bytes} bytes")
+        body = await self._read_body(receive)
+        if body and _is_json(headers.get("content-type", "")):
+            check_json_body(body)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise PayloadTooLarge(f"Request body must be at most {self.max_body_bytes} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _checked_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    for key, _ in pairs:
+        if key.startswith("$") or "\x00" in key:
+            raise ValidationError("JSON keys must not start with '$' or contain NUL characters")
+    return dict(pairs)
+
+
+def check_json_body(body: bytes) -> None:
+    """Raise a 400 unless the body is UTF-8 JSON the rest of the stack can handle safely."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("Request body must be UTF-8 encoded JSON") from None
+    if not text.strip():
+        return
+    try:
+        parsed = json.loads(text, object_pairs_hook=_checked_pairs, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValidationError("Request body is nested too deeply") from None
+    except ValueError:
+        raise ValidationError("Request body is not valid JSON") from None
+    for value in _strings(parsed):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError("Request body contains invalid Unicode (unpaired surrogates)") from None
+
+
+def _strings(value: Any) -> Iterable[str]:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)

@@ -1,0 +1,77 @@
+"""Unipile connections of the caller's business."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from core.auth import Caller, caller_from
+from core.errors import ConnectionNotFound, Forbidden, ValidationError
+from handlers import services
+from models import Connection
+from models.lifecycle import create_or_reuse_connection, delete_connection as remove_connection, set_connection_status
+from providers.base import qr_data_url
+
+
+def list_connections(*, token_info: dict[str, Any]) -> tuple[dict, int]:
+    """All connections of the caller's business, newest first."""
+    caller = caller_from(token_info)
+    return {"success": True, "data": [c.to_api() for c in Connection.list_for(caller.business_id)]}, 200
+
+
+def get_connection(*, connectionId: str, token_info: dict[str, Any]) -> tuple[dict, int]:
+    """One connection of the caller's business."""
+    return {"success": True, "data": _find(caller_from(token_info), connectionId).to_api()}, 200
+
+
+def create_connection(*, body: dict[str, Any], token_info: dict[str, Any]) -> tuple[dict, int]:
+    """Create a pending connection, or refresh the link of the pending one with the same name."""
+    caller = caller_from(token_info)
+    caller.require_write()
+    _require_own_ids(caller, body)
+    name = body["name"].strip()
+    if not name:
+        raise ValidationError("name must contain at least one non-space character")
+    credentials = body.get("credentials")
+    limit = services().settings.max_credentials_bytes
+    if credentials is not None and len(json.dumps(credentials, separators=(",", ":")).encode()) > limit:
+        raise ValidationError(f"credentials must be at most {limit} bytes as JSON")
+    connection, link, created = create_or_reuse_connection(
+        services(), caller=caller, platform=body["platform"], name=name, credentials=credentials
+    )
+    data: dict[str, Any] = {"id": str(connection.id), "connectionId": connection.connectionId}
+    if link.qr_text:
+        data["checkpoint"] = {"type": "QRCODE", "qrcode": qr_data_url(link.qr_text)}
+    else:
+        data["authUrl"] = link.auth_url
+    data["status"] = connection.status
+    return {"success": True, "data": data}, 201 if created else 200
+
+
+def delete_connection(*, connectionId: str, token_info: dict[str, Any]) -> tuple[dict, int]:
+    """Delete a connection here and its account at the provider."""
+    caller = caller_from(token_info)
+    caller.require_write()
+    remove_connection(services(), _find(caller, connectionId))
+    return {"success": True, "message": "Connection deleted successfully"}, 200
+
+
+def update_connection_status(*, connectionId: str, body: dict[str, Any], token_info: dict[str, Any]) -> tuple[dict, int]:
+    """Switch a connection between active and inactive (idempotent)."""
+    caller = caller_from(token_info)
+    caller.require_write()
+    connection = set_connection_status(_find(caller, connectionId), body["status"])
+    return {"success": True, "data": {"id": str(connection.id), "connectionId": connection.connectionId, "status": connection.status}}, 200
+
+
+def _find(caller: Caller, reference: str) -> Connection:
+    found = Connection.find_for(caller.business_id, reference)
+    if found is None:
+        raise ConnectionNotFound()
+    return found
+
+
+def _require_own_ids(caller: Caller, body: dict[str, Any]) -> None:
+    if body.get("businessId", caller.business_id) != caller.business_id:
+        raise Forbidden("businessId must be the business of your token")
+    if body.get("userId", caller.user_id) != caller.user_id:
+        raise Forbidden("userId must be the user of your token")

@@ -1,0 +1,81 @@
+"""Messaging-account connections made through the provider (Unipile or the sandbox)."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import mongoengine as me
+from bson import ObjectId
+
+from core.settings import PLATFORMS
+from models.fields import UtcDateTimeField, EncryptedField, eq, iso, utcnow
+
+STATUSES = ("pending", "active", "inactive", "error")
+_OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+
+
+class Connection(me.Document):
+    """One connected messaging account of a business."""
+
+    connectionId = me.StringField(required=True, max_length=200)
+    platform = me.StringField(required=True, choices=PLATFORMS)
+    name = me.StringField(required=True, max_length=100)
+    nameKey = me.StringField(required=True, max_length=400)
+    status = me.StringField(required=True, choices=STATUSES, default="pending")
+    statusReason = me.StringField(null=True, max_length=500)
+    businessId = me.StringField(required=True, max_length=128)
+    userId = me.StringField(required=True, max_length=128)
+    credentials = EncryptedField(null=True)
+    createdAt = UtcDateTimeField(required=True, default=utcnow)
+    updatedAt = UtcDateTimeField(required=True, default=utcnow)
+
+    meta = {
+        "collection": "connections",
+        "auto_create_index": False,
+        "indexes": [
+            {"fields": ["businessId", "platform", "nameKey"], "unique": True, "name": "business_platform_name_unique"},
+            {"fields": ["connectionId"], "unique": True, "name": "connection_id_unique"},
+            {"fields": ["businessId", "-createdAt"], "name": "business_newest_first"},
+        ],
+    }
+
+    @staticmethod
+    def name_key(name: str) -> str:
+        """The form of a name that uniqueness compares: case-insensitive."""
+        return name.casefold()
+
+    @classmethod
+    def for_business(cls, business_id: str) -> me.QuerySet:
+        """All connections of one business (filter written to use the index)."""
+        return cls.objects(__raw__=eq(businessId=business_id))
+
+    @classmethod
+    def list_for(cls, business_id: str) -> list["Connection"]:
+        """A business's connections, newest first, without their secrets."""
+        return list(cls.for_business(business_id).exclude("credentials").order_by("-createdAt", "-id"))
+
+    @classmethod
+    def find_for(cls, business_id: str, reference: str) -> "Connection | None":
+        """Look a path reference up as id (when it is 24 hex characters), then as connectionId."""
+        if _OBJECT_ID.match(reference):
+            found = cls.objects(__raw__={"_id": ObjectId(reference), **eq(businessId=business_id)}).first()
+            if found is not None:
+                return found
+        return cls.objects(__raw__=eq(businessId=business_id, connectionId=reference)).first()
+
+    @classmethod
+    def find_pending_twin(cls, business_id: str, platform: str, name: str) -> "Connection | None":
+        """The connection that holds this business/platform/name slot, if any."""
+        return cls.objects(__raw__=eq(businessId=business_id, platform=platform, nameKey=cls.name_key(name))).first()
+
+    def to_api(self) -> dict[str, Any]:
+        """The connection as the API shows it (never its credentials)."""
+        return {
+            "id": str(self.id),
+            "connectionId": self.connectionId,
+            "platform": self.platform,
+            "name": self.name,
+            "status": self.status,
+            "createdAt": iso(self.createdAt),
+            "updatedAt": iso(self.updatedAt),
+        }

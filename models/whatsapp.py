@@ -1,0 +1,34 @@
+"""The WhatsApp Business Platform integration of a business (one per business)."""
+from __future__ import annotations
+
+import mongoengine as me
+
+from models.fields import UtcDateTimeField, EncryptedField, eq, utcnow
+
+STATUSES = ("pending", "active", "inactive", "error")
+
+
+class WhatsAppIntegration(me.Document):
+    """WhatsApp Business activation state of one business."""
+
+    businessId = me.StringField(required=True, max_length=128)
+    phoneNumber = me.StringField(required=True, default="pending", max_length=32)
+    status = me.StringField(required=True, choices=STATUSES, default="pending")
+    statusReason = me.StringField(null=True, max_length=500)
+    mode = me.StringField(choices=("oauth", "qr"), default="oauth")
+    webhookUrl = me.StringField(null=True, max_length=2000)
+    accessToken = EncryptedField(null=True)
+    activatedBy = me.StringField(null=True, max_length=128)
+    createdAt = UtcDateTimeField(required=True, default=utcnow)
+    updatedAt = UtcDateTimeField(required=True, default=utcnow)
+
+    meta = {
+        "collection": "whatsapp_integrations",
+        "auto_create_index": False,
+        "indexes": [{"fields": ["businessId"], "unique": True, "name": "business_unique"}],
+    }
+
+    @classmethod
+    def find_for(cls, business_id: str) -> "WhatsAppIntegration | None":
+        """The business's integration, if it has one."""
+        return cls.objects(__raw__=eq(businessId=business_id)).first()

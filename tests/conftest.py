@@ -1,0 +1,87 @@
+"""Shared fixtures: one real wire-protocol database server per session, a clean database per test."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from pymongo import MongoClient
+
+from core.auth import mint_token
+from core.database import EmbeddedMongo
+from core.settings import Settings
+from tests.support.client import ContractClient
+
+TEST_JWT_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+TEST_ENCRYPTION_KEY = "uJ6tGGm1JTVuWYvLOgO8ejRjv7ULMcuOr7mUBkq7wIs="
+TEST_DB = "integrations_test"
+BUSINESS, USER = "test_business_id", "test_user_id"
+OTHER_BUSINESS, OTHER_USER = "other_business_id", "other_user_id"
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory) -> EmbeddedMongo:
+    """A real MongoDB wire-protocol server on a free loopback port, for the whole session."""
+    server = EmbeddedMongo(tmp_path_factory.mktemp("mongo")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_client(mongo_server) -> MongoClient:
+    client = MongoClient(mongo_server.uri, serverSelectionTimeoutMS=5000)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def db(mongo_client):
+    """The test database, emptied before each test."""
+    database = mongo_client[TEST_DB]
+    for name in ("connections", "whatsapp_integrations", "auth_attempts"):
+        database[name].delete_many({})
+    return database
+
+
+@pytest.fixture
+def settings_env(mongo_server, tmp_path) -> dict[str, str]:
+    return {
+        "APP_ENV": "test",
+        "DATA_DIR": str(tmp_path / "data"),
+        "MONGODB_URI": mongo_server.uri,
+        "MONGODB_DB": TEST_DB,
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
+        "PUBLIC_BASE_URL": "http://testserver",
+        "RATELIMIT_DEFAULT": "100000/minute",
+        "RATELIMIT_WRITE": "100000/minute",
+        "RATELIMIT_CREATE": "100000/minute",
+        "LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.fixture
+def make_client(settings_env, db) -> Callable[..., ContractClient]:
+    """Build an app with some settings changed and return a contract-checking client for it."""
+    from app import create_app
+
+    def build(**overrides: Any) -> ContractClient:
+        env = {**settings_env, **{k: str(v) for k, v in overrides.items()}}
+        return ContractClient(create_app(Settings.from_env(env)))
+
+    return build
+
+
+@pytest.fixture
+def client(make_client) -> ContractClient:
+    return make_client()
+
+
+def token_for(business: str = BUSINESS, user: str = USER, **kwargs: Any) -> str:
+    return mint_token(TEST_JWT_SECRET, business_id=business, user_id=user, **kwargs)
+
+
+def auth(business: str = BUSINESS, user: str = USER, **kwargs: Any) -> dict[str, str]:
+    """Authorization header for a user of a business."""
+    return {"Authorization": f"Bearer {token_for(business, user, **kwargs)}"}
