@@ -62,6 +62,10 @@ class ConnectionNotReady(AppError):
     status_code, code, message = 409, "CONNECTION_NOT_READY", "Connection is not ready"
 
 
+class ConnectionInProgress(AppError):
+    status_code, code, message = 409, "CONNECTION_IN_PROGRESS", "Another attempt to link this account is still in progress; try again shortly"
+
+
 class PayloadTooLarge(AppError):
     status_code, code, message = 413, "PAYLOAD_TOO_LARGE", "Request body is too large"
 

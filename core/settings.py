@@ -48,6 +48,7 @@ class Settings:
     unipile_dsn: str | None = None
     unipile_api_key: str | None = None
     unipile_webhook_secret: str | None = None
+    unipile_read_timeout_ms: int = 10000
     meta_app_id: str | None = None
     meta_app_secret: str | None = None
     meta_config_id: str | None = None
@@ -127,6 +128,7 @@ class Settings:
             unipile_dsn=unipile_dsn,
             unipile_api_key=get("UNIPILE_API_KEY"),
             unipile_webhook_secret=get("UNIPILE_WEBHOOK_SECRET"),
+            unipile_read_timeout_ms=_int(get, "UNIPILE_READ_TIMEOUT_MS", 10000, 100, 120000),
             meta_app_id=get("META_APP_ID"),
             meta_app_secret=get("META_APP_SECRET"),
             meta_config_id=get("META_CONFIG_ID"),
@@ -152,6 +154,7 @@ class Settings:
                 ("ENCRYPTION_KEYS", values["encryption_keys"]),
                 ("UNIPILE_DSN", providers == "live" and unipile_dsn),
                 ("UNIPILE_API_KEY", providers == "live" and values["unipile_api_key"]),
+                ("UNIPILE_WEBHOOK_SECRET", providers == "live" and values["unipile_webhook_secret"]),
             ) if not ok]
             if missing:
                 raise SettingsError(

@@ -37,6 +37,10 @@ class ConnectionProvider(abc.ABC):
     def delete_account(self, account_id: str) -> None:
         """Remove a linked account at the provider; an unknown account is not an error."""
 
+    def account_phone(self, account_id: str) -> str | None:
+        """The phone number of a linked WhatsApp account, when the provider knows it."""
+        return None
+
     def is_placeholder(self, connection_id: str) -> bool:
         """Whether a connectionId is our own reference rather than a provider account id."""
         return connection_id.startswith(PLACEHOLDER_PREFIX)

@@ -85,3 +85,36 @@ def token_for(business: str = BUSINESS, user: str = USER, **kwargs: Any) -> str:
 def auth(business: str = BUSINESS, user: str = USER, **kwargs: Any) -> dict[str, str]:
     """Authorization header for a user of a business."""
     return {"Authorization": f"Bearer {token_for(business, user, **kwargs)}"}
+
+
+# -- Unipile stand-in -----------------------------------------------------------------------
+
+UNIPILE_WEBHOOK_SECRET = "test-unipile-webhook-secret-5d1e"
+
+
+@pytest.fixture(scope="session")
+def unipile_server():
+    """The fake Unipile HTTP API on a free loopback port, for the whole session."""
+    from tests.fakes.unipile import FakeUnipile
+
+    server = FakeUnipile().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_unipile(unipile_server):
+    """The fake Unipile, emptied (no accounts, calls or faults) before each test."""
+    unipile_server.reset()
+    return unipile_server
+
+
+@pytest.fixture
+def live_client(make_client, fake_unipile) -> ContractClient:
+    """An app with live providers whose Unipile is the local fake."""
+    from tests.fakes.unipile import API_KEY
+
+    return make_client(
+        PROVIDERS="live", UNIPILE_DSN=fake_unipile.url, UNIPILE_API_KEY=API_KEY,
+        UNIPILE_WEBHOOK_SECRET=UNIPILE_WEBHOOK_SECRET, UNIPILE_READ_TIMEOUT_MS=500, WHATSAPP_MODE="qr",
+    )
