@@ -40,7 +40,12 @@ def build_providers(settings: Settings) -> Providers:
         from providers.sandbox import SandboxConnections, SandboxWhatsApp
 
         return Providers(connections=SandboxConnections(settings.public_base_url), whatsapp=SandboxWhatsApp(settings.public_base_url))
-    raise NotImplementedError("PROVIDERS=live needs the Unipile and Meta providers, which are not available yet")
+    from providers.unipile import UnipileWhatsApp, build_unipile
+
+    unipile = build_unipile(settings)
+    if settings.whatsapp_mode == "qr":
+        return Providers(connections=unipile, whatsapp=UnipileWhatsApp(unipile))
+    raise NotImplementedError("PROVIDERS=live with WHATSAPP_MODE=oauth needs the Meta provider, which is not available yet")
 
 
 def create_app(settings: Settings | None = None, providers: Providers | None = None) -> FlaskApp:

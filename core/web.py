@@ -22,7 +22,7 @@ access_log = logging.getLogger("integrations.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_SECRET_PATH = re.compile(r"(/sandbox/(?:scan|authorize)/)[^/]+")
+_SECRET_PATH = re.compile(r"(/sandbox/(?:scan|authorize)/|/unipile/notify/)[^/]+")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _EXPOSED = "X-Request-ID, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"
 

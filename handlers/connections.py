@@ -9,7 +9,8 @@ from core.errors import ConnectionNotFound, Forbidden, ValidationError
 from handlers import services
 from models import Connection
 from models.lifecycle import create_or_reuse_connection, delete_connection as remove_connection, set_connection_status
-from providers.base import qr_data_url
+from models.unipile_lifecycle import reconnect_connection as start_reconnect
+from providers.base import LinkStart, qr_data_url
 
 
 def list_connections(*, token_info: dict[str, Any]) -> tuple[dict, int]:
@@ -38,13 +39,28 @@ def create_connection(*, body: dict[str, Any], token_info: dict[str, Any]) -> tu
     connection, link, created = create_or_reuse_connection(
         services(), caller=caller, platform=body["platform"], name=name, credentials=credentials
     )
+    return {"success": True, "data": _link_data(connection, link)}, 201 if created else 200
+
+
+def reconnect_connection(*, connectionId: str, token_info: dict[str, Any]) -> tuple[dict, int]:
+    """A fresh QR code or reconnect link for a connection in error; same record, same id."""
+    caller = caller_from(token_info)
+    caller.require_write()
+    connection = _find(caller, connectionId)
+    link = start_reconnect(services(), connection)
+    connection.connectionId = link.account_id or connection.connectionId
+    return {"success": True, "data": _link_data(connection, link)}, 200
+
+
+def _link_data(connection: Connection, link: LinkStart) -> dict[str, Any]:
+    """How the user continues: the QR code as a PNG data URL, or the URL to open."""
     data: dict[str, Any] = {"id": str(connection.id), "connectionId": connection.connectionId}
     if link.qr_text:
         data["checkpoint"] = {"type": "QRCODE", "qrcode": qr_data_url(link.qr_text)}
     else:
         data["authUrl"] = link.auth_url
     data["status"] = connection.status
-    return {"success": True, "data": data}, 201 if created else 200
+    return data
 
 
 def delete_connection(*, connectionId: str, token_info: dict[str, Any]) -> tuple[dict, int]:

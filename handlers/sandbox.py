@@ -7,13 +7,16 @@ from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
 
 from bson import ObjectId
 
-from core.errors import NotFound
+from core.auth import caller_from
+from core.errors import ConnectionNotFound, NotFound
 from handlers import services
 from models import AuthAttempt, Connection
-from models.lifecycle import mark_connection_failed, mark_connection_linked, mark_whatsapp_active, mark_whatsapp_failed
+from models.lifecycle import mark_connection_failed, mark_whatsapp_active, mark_whatsapp_failed
+from models.unipile_lifecycle import apply_account_status, complete_link
 from providers.sandbox import sandbox_account_id, sandbox_phone_number
 
-_HTML = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+# Exactly the media type the contract declares (Connexion compares it verbatim); the pages declare UTF-8 in a meta tag.
+_HTML = {"Content-Type": "text/html", "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 _GONE = "This link is unknown, expired or already used"
 
 
@@ -38,7 +41,11 @@ def scan(*, reference: str) -> tuple[dict, int]:
     """Complete a sandbox QR scan: the connection or WhatsApp integration becomes active."""
     attempt = _consume(reference, flow="qr")
     if attempt.purpose == "connection":
-        _require(mark_connection_linked(ObjectId(attempt.targetId), None))
+        # A scanned QR code is reported by Unipile's account-status webhook: the same path here.
+        connection = Connection.objects(__raw__={"_id": ObjectId(attempt.targetId)}).only("connectionId", "status").first()
+        _require(connection)
+        message = "CREATION_SUCCESS" if connection.status == "pending" else "RECONNECTED"
+        apply_account_status(services(), connection.connectionId, message)
     else:
         _require(mark_whatsapp_active(ObjectId(attempt.targetId), sandbox_phone_number()))
     AuthAttempt.discard_for(attempt.targetId)
@@ -66,7 +73,8 @@ def authorize(*, reference: str, body: dict[str, Any]) -> tuple[str, int, dict]:
     extra: dict[str, str] = {}
     if attempt.purpose == "connection":
         if approved:
-            record = mark_connection_linked(target, sandbox_account_id())
+            # What Unipile's notify call does: attach the account (the known one on reconnect).
+            record = complete_link(attempt, _account_of(target) or sandbox_account_id())
         else:
             record = mark_connection_failed(target, "Authorisation was denied")
         _require(record)
@@ -78,6 +86,18 @@ def authorize(*, reference: str, body: dict[str, Any]) -> tuple[str, int, dict]:
     AuthAttempt.discard_for(attempt.targetId)
     location = _with_query(settings.frontend_success_url if approved else settings.frontend_failure_url, extra)
     return "", 303, {"Location": location, "Cache-Control": "no-store"}
+
+
+def send_sandbox_event(*, connectionId: str, body: dict[str, Any], token_info: dict[str, Any]) -> tuple[dict, int]:
+    """Apply an account-status message to a connection exactly as Unipile's webhook would."""
+    if not services().settings.sandbox:
+        raise NotFound()
+    caller = caller_from(token_info)
+    caller.require_write()
+    connection = Connection.find_for(caller.business_id, connectionId)
+    if connection is None:
+        raise ConnectionNotFound()
+    return {"success": True, "data": {"outcome": apply_account_status(services(), connection.connectionId, body["message"])}}, 200
 
 
 def complete_page(*, outcome: str = "success", connectionId: str | None = None) -> tuple[str, int, dict]:
@@ -108,6 +128,14 @@ def _consume(reference: str, *, flow: str) -> AuthAttempt:
     if used is None:
         raise NotFound(_GONE)
     return used
+
+
+def _account_of(target: ObjectId) -> str | None:
+    """The provider account a connection already has (a reconnect keeps it), None for a placeholder."""
+    connection = Connection.objects(__raw__={"_id": target}).only("connectionId").first()
+    if connection is None or services().providers.connections.is_placeholder(connection.connectionId):
+        return None
+    return connection.connectionId
 
 
 def _require(record: Any) -> None:

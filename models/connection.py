@@ -76,6 +76,7 @@ class Connection(me.Document):
             "platform": self.platform,
             "name": self.name,
             "status": self.status,
+            "statusReason": self.statusReason,
             "createdAt": iso(self.createdAt),
             "updatedAt": iso(self.updatedAt),
         }

@@ -12,7 +12,7 @@ from typing import Any
 import mongoengine as me
 
 from core.auth import Caller
-from core.errors import ConnectionExists, ConnectionNotFound, ConnectionNotReady
+from core.errors import ConnectionExists, ConnectionNotFound, ConnectionNotReady, ProviderError, ProviderUnavailable
 from core.services import Services
 from core.settings import QR_PLATFORMS
 from models.auth_attempt import AuthAttempt
@@ -138,7 +138,21 @@ def start_whatsapp_activation(services: Services, *, caller: Caller) -> tuple[Wh
     WhatsAppIntegration.objects(__raw__={"_id": integration.id}).update(
         set__mode=mode, set__status="pending", set__updatedAt=utcnow()
     )
+    _remember_whatsapp_account(services, integration, link)
     return integration, link
+
+
+def _remember_whatsapp_account(services: Services, integration: WhatsAppIntegration, link: LinkStart) -> None:
+    """Keep the Unipile account behind a QR activation; the unscanned account of an earlier attempt is removed."""
+    if not link.account_id:
+        return
+    previous = integration.unipileAccountId
+    WhatsAppIntegration.objects(__raw__={"_id": integration.id}).update(set__unipileAccountId=link.account_id)
+    if previous and previous != link.account_id:
+        try:
+            services.providers.connections.delete_account(previous)
+        except (ProviderError, ProviderUnavailable):
+            log.warning("could not remove the earlier unscanned whatsapp account; it expires at the provider")
 
 
 def _whatsapp_for(caller: Caller) -> WhatsAppIntegration:

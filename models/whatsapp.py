@@ -18,6 +18,8 @@ class WhatsAppIntegration(me.Document):
     mode = me.StringField(choices=("oauth", "qr"), default="oauth")
     webhookUrl = me.StringField(null=True, max_length=2000)
     accessToken = EncryptedField(null=True)
+    # The Unipile account of a QR-mode activation, matched by Unipile's account-status webhook.
+    unipileAccountId = me.StringField(null=True, max_length=200)
     activatedBy = me.StringField(null=True, max_length=128)
     createdAt = UtcDateTimeField(required=True, default=utcnow)
     updatedAt = UtcDateTimeField(required=True, default=utcnow)
@@ -25,7 +27,10 @@ class WhatsAppIntegration(me.Document):
     meta = {
         "collection": "whatsapp_integrations",
         "auto_create_index": False,
-        "indexes": [{"fields": ["businessId"], "unique": True, "name": "business_unique"}],
+        "indexes": [
+            {"fields": ["businessId"], "unique": True, "name": "business_unique"},
+            {"fields": ["unipileAccountId"], "name": "unipile_account"},
+        ],
     }
 
     @classmethod
