@@ -231,10 +231,15 @@ class UnipileConnections(ConnectionProvider):
         return self._hosted_link(platform, reference, account_id)
 
     def start_qr(self, provider: str, account_id: str | None) -> LinkStart:
-        """Native connect: a new account, or a fresh QR code for an existing one."""
-        path = "/api/v1/accounts" if account_id is None else f"/api/v1/accounts/{account_id}"
-        _, payload = self._client.call("POST", path, body={"provider": provider})
-        return LinkStart(account_id=_account_id(payload) if account_id is None else account_id, qr_text=_qr_text(payload))
+        """Native connect: a fresh QR code for an existing account, or a new account."""
+        if account_id is not None:
+            status, payload = self._client.call("POST", f"/api/v1/accounts/{account_id}", body={"provider": provider}, allow=(404,))
+            if status != 404:
+                return LinkStart(account_id=account_id, qr_text=_qr_text(payload))
+            # Unipile dropped the account (an unscanned one expires): start a new one instead of failing for good.
+            log.info("unipile no longer knows the account to refresh; creating a new one")
+        _, payload = self._client.call("POST", "/api/v1/accounts", body={"provider": provider})
+        return LinkStart(account_id=_account_id(payload), qr_text=_qr_text(payload))
 
     def _hosted_link(self, platform: str, reference: str, account_id: str | None) -> LinkStart:
         expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self._link_ttl)

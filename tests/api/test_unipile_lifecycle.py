@@ -50,6 +50,18 @@ def test_create_connection_pending_twin_reuses_account_with_fresh_qr(live_client
     assert len(fake_unipile.accounts) == 1 and len(stored(db)) == 1
 
 
+def test_create_connection_pending_twin_whose_account_expired_gets_a_new_account(live_client, fake_unipile, db):
+    first = create(live_client).json()["data"]
+    fake_unipile.accounts.clear()
+    again = create(live_client)
+    assert again.status_code == 200
+    data = again.json()["data"]
+    assert (data["id"], data["status"]) == (first["id"], "pending")
+    assert data["connectionId"] != first["connectionId"] and data["connectionId"] in fake_unipile.accounts
+    assert [d["connectionId"] for d in stored(db)] == [data["connectionId"]]
+    assert webhook(live_client, data["connectionId"], "CREATION_SUCCESS").json() == outcome("applied")
+
+
 def test_create_connection_instagram_then_notify_makes_it_active(live_client, fake_unipile, db):
     created = create(live_client, platform="instagram", name="Brand")
     assert created.status_code == 201
@@ -347,3 +359,21 @@ def test_activate_whatsapp_qr_credentials_then_deleted_puts_integration_in_error
     doc = db.whatsapp_integrations.find_one()
     assert (doc["status"], doc["unipileAccountId"]) == ("error", None)
     assert webhook(live_client, account, "OK").json() == outcome("ignored")
+
+
+def test_unipile_notify_secret_is_masked_in_the_access_log(live_client, fake_unipile, db, caplog):
+    data = create(live_client, platform="instagram").json()["data"]
+    with caplog.at_level(logging.INFO, logger="integrations.access"):
+        live_client.post(NOTIFY, json=fake_unipile.complete_hosted(data["authUrl"]))
+    lines = [r.getMessage() for r in caplog.records if r.name == "integrations.access"]
+    assert any('"path": "/api/v1/unipile/notify/***"' in line for line in lines)
+    server_lines = [r.getMessage() for r in caplog.records if r.name != "httpx"]  # httpx is the test's own client
+    assert server_lines and not any(NOTIFY.rsplit("/", 1)[1] in line for line in server_lines)
+
+
+def test_unipile_webhook_without_json_content_type_is_415(live_client, fake_unipile, db):
+    data = create(live_client).json()["data"]
+    answer = live_client.post("/api/v1/unipile/webhooks", headers={"X-Unipile-Webhook-Secret": "test-unipile-webhook-secret-5d1e", "Content-Type": "text/plain"},
+                              content=b'{"AccountStatus": {"account_id": "x", "message": "OK"}}')
+    assert answer.status_code == 415 and answer.json()["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    assert stored(db)[0]["status"] == "pending" and data["status"] == "pending"

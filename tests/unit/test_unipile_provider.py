@@ -67,6 +67,13 @@ def test_start_link_known_account_reissues_qr_for_same_account(unipile, fake_uni
     assert len(fake_unipile.accounts) == 1
 
 
+def test_start_link_known_account_gone_at_unipile_creates_a_new_one(unipile, fake_unipile):
+    link = unipile.start_link(platform="whatsapp", reference="r" * 32, account_id="acc_expired")
+    assert link.account_id in fake_unipile.accounts and link.account_id != "acc_expired"
+    assert [(c.method, c.path) for c in fake_unipile.calls] == [
+        ("POST", "/api/v1/accounts/acc_expired"), ("POST", "/api/v1/accounts")]
+
+
 def test_start_link_hosted_platform_requests_create_link(unipile, fake_unipile):
     before = dt.datetime.now(dt.timezone.utc)
     link = unipile.start_link(platform="instagram", reference="ref-" + "a" * 28, account_id=None)
