@@ -15,7 +15,6 @@ from models.lifecycle import mark_connection_failed, mark_whatsapp_active, mark_
 from models.unipile_lifecycle import apply_account_status, complete_link
 from providers.sandbox import sandbox_account_id, sandbox_phone_number
 
-# Exactly the media type the contract declares (Connexion compares it verbatim); the pages declare UTF-8 in a meta tag.
 _HTML = {"Content-Type": "text/html", "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 _GONE = "This link is unknown, expired or already used"
 
