@@ -377,3 +377,23 @@ def test_unipile_webhook_without_json_content_type_is_415(live_client, fake_unip
                               content=b'{"AccountStatus": {"account_id": "x", "message": "OK"}}')
     assert answer.status_code == 415 and answer.json()["code"] == "UNSUPPORTED_MEDIA_TYPE"
     assert stored(db)[0]["status"] == "pending" and data["status"] == "pending"
+
+
+def test_reconnect_connection_unipile_outage_is_503_and_leaves_error_as_it_was(live_client, fake_unipile, db):
+    data = create(live_client, platform="instagram", name="Brand").json()["data"]
+    live_client.post(NOTIFY, json=fake_unipile.complete_hosted(data["authUrl"]))
+    account = stored(db)[0]["connectionId"]
+    webhook(live_client, account, "CREDENTIALS", account_type="INSTAGRAM")
+    before = stored(db)
+    fake_unipile.fail("POST", "/api/v1/hosted/accounts/link", "status", status=500)
+    answer = live_client.post(f"{CONNECTIONS}/{data['id']}/reconnect", headers=auth())
+    assert (answer.status_code, answer.json()) == (503, UNAVAILABLE)
+    assert stored(db) == before and db.auth_attempts.count_documents({}) == 0
+
+
+def test_create_connection_new_account_in_progress_is_409_and_stores_nothing(live_client, fake_unipile, db):
+    fake_unipile.fail("POST", "/api/v1/accounts", "status", status=425)
+    answer = create(live_client)
+    assert (answer.status_code, answer.json()) == (409, error(
+        "CONNECTION_IN_PROGRESS", "Another attempt to link this account is still in progress; try again shortly"))
+    assert stored(db) == [] and db.auth_attempts.count_documents({}) == 0
