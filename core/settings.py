@@ -87,6 +87,13 @@ class Settings:
     def sandbox(self) -> bool:
         return self.providers == "sandbox"
 
+    def missing_unipile(self) -> list[str]:
+        """The Unipile settings live providers need but do not have."""
+        return [name for name, value in (
+            ("UNIPILE_DSN", self.unipile_dsn), ("UNIPILE_API_KEY", self.unipile_api_key),
+            ("UNIPILE_WEBHOOK_SECRET", self.unipile_webhook_secret),
+        ) if not value]
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         """Build settings from environment variables, generating development secrets in DATA_DIR."""
@@ -173,7 +180,10 @@ class Settings:
                 raise SettingsError("ENCRYPTION_KEYS must be comma-separated Fernet keys (32 url-safe base64 bytes)") from None
         if len(values["jwt_secret"]) < 32:
             raise SettingsError("JWT_SECRET must be at least 32 characters")
-        return cls(**values)
+        settings = cls(**values)
+        if providers == "live" and settings.missing_unipile():
+            raise SettingsError("PROVIDERS=live needs " + ", ".join(settings.missing_unipile()))
+        return settings
 
 
 def _int(get, name: str, default: int, low: int, high: int) -> int:

@@ -303,10 +303,7 @@ def notify_path_secret(webhook_secret: str) -> str:
 
 def build_unipile(settings: Settings) -> UnipileConnections:
     """The live Unipile provider from settings."""
-    missing = [name for name, value in (
-        ("UNIPILE_DSN", settings.unipile_dsn), ("UNIPILE_API_KEY", settings.unipile_api_key),
-        ("UNIPILE_WEBHOOK_SECRET", settings.unipile_webhook_secret),
-    ) if not value]
+    missing = settings.missing_unipile()
     if missing:
         raise SettingsError("PROVIDERS=live needs " + ", ".join(missing))
     client = UnipileClient(

@@ -1,6 +1,8 @@
 """Settings and wiring of the live Unipile provider."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from app import build_providers
@@ -19,11 +21,14 @@ def test_build_providers_live_qr_uses_unipile_for_both(tmp_path):
 
 
 @pytest.mark.parametrize("missing", ["UNIPILE_DSN", "UNIPILE_API_KEY", "UNIPILE_WEBHOOK_SECRET"])
-def test_build_providers_live_without_unipile_setting_names_it(tmp_path, missing):
+def test_settings_live_without_unipile_setting_names_it(tmp_path, missing):
     env = {**LIVE, "DATA_DIR": str(tmp_path)}
     del env[missing]
     with pytest.raises(SettingsError) as caught:
-        build_providers(Settings.from_env(env))
+        Settings.from_env(env)
+    assert str(caught.value) == f"PROVIDERS=live needs {missing}"
+    with pytest.raises(SettingsError) as caught:
+        build_providers(dataclasses.replace(Settings.from_env({**env, "PROVIDERS": "sandbox"}), providers="live"))
     assert missing in str(caught.value)
     assert "key-abcdef-123456" not in str(caught.value) and "hook-secret-0987654321" not in str(caught.value)
 
