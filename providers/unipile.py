@@ -89,7 +89,7 @@ class UnipileClient:
                     method, self.dsn + path, json=body, timeout=self._timeout,
                     headers={"X-API-KEY": self._api_key, "accept": "application/json"},
                 )
-            except (requests.Timeout, requests.ConnectionError) as exc:
+            except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 # A POST that timed out may have been carried out: repeating it could create a second account.
                 log.warning("unipile %s %s failed: %s (attempt %d)", method, _template(path), type(exc).__name__, attempt)
                 if method in IDEMPOTENT and not last:
