@@ -79,7 +79,7 @@ def test_send_sandbox_event_credentials_then_reconnect_then_scan_is_active(sandb
     assert db.connections.count_documents({}) == 1
 
 
-def test_consent_approve_then_credentials_then_reconnect_keeps_account(sandbox, db, settings_env):
+def test_authorize_approve_then_credentials_then_reconnect_keeps_account(sandbox, db, settings_env):
     client, _ = sandbox
     data = create(client, platform="linkedin", name="Recruiting").json()["data"]
     approve = client.post(path_of(data["authUrl"]), data={"decision": "approve"})
@@ -98,7 +98,7 @@ def test_consent_approve_then_credentials_then_reconnect_keeps_account(sandbox, 
     assert got.json() == connection_body(data["id"], account, platform="linkedin", name="Recruiting")
 
 
-def test_consent_deny_puts_connection_in_error_and_reconnect_starts_over(sandbox, db):
+def test_authorize_deny_puts_connection_in_error_and_reconnect_starts_over(sandbox, db):
     client, _ = sandbox
     data = create(client, platform="instagram", name="Brand").json()["data"]
     deny = client.post(path_of(data["authUrl"]), data={"decision": "deny"})

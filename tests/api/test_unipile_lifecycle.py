@@ -91,7 +91,7 @@ def test_create_connection_webhook_before_notify_is_ignored_then_notify_links(li
     assert stored(db)[0]["status"] == "active"
 
 
-def test_connection_credentials_error_reconnect_qr_then_active(live_client, fake_unipile, db):
+def test_reconnect_connection_after_credentials_qr_scan_makes_it_active(live_client, fake_unipile, db):
     data = create(live_client, platform="telegram", name="Support").json()["data"]
     account = data["connectionId"]
     webhook(live_client, account, "OK", account_type="TELEGRAM")
@@ -113,7 +113,7 @@ def test_connection_credentials_error_reconnect_qr_then_active(live_client, fake
     assert len(stored(db)) == 1 and len(fake_unipile.accounts) == 1
 
 
-def test_connection_credentials_error_reconnect_hosted_then_active(live_client, fake_unipile, db):
+def test_reconnect_connection_after_stopped_hosted_link_makes_it_active(live_client, fake_unipile, db):
     data = create(live_client, platform="email", name="Inbox").json()["data"]
     account = fake_unipile.complete_hosted(data["authUrl"])["account_id"]
     live_client.post(NOTIFY, json={"status": "CREATION_SUCCESS", "account_id": account, "name": next(iter(fake_unipile.links.values()))["name"]})

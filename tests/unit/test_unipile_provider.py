@@ -263,7 +263,7 @@ def test_whatsapp_start_activation_qr_creates_whatsapp_account(unipile, fake_uni
     assert fake_unipile.calls[0].body == {"provider": "WHATSAPP"}
 
 
-def test_provider_repr_hides_key_and_dsn(unipile, fake_unipile):
+def test_unipile_repr_hides_key_and_dsn(unipile, fake_unipile):
     for text in (repr(unipile), repr(unipile._client), repr(UnipileWhatsApp(unipile))):
         assert API_KEY not in text and fake_unipile.url not in text
 
