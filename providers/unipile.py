@@ -115,8 +115,9 @@ class UnipileClient:
         retry_after = _retry_after(response.headers.get("Retry-After"))
         if retry_after is not None and retry_after > self._retry.max_retry_after_seconds:
             return None  # too long to hold the caller's request open; the caller is told to come back later
-        if status in (429, 503):
-            # Rate limited or refused: the request was not carried out, so even a POST may be repeated.
+        if status == 429 or (status == 503 and retry_after is not None):
+            # Rate limited, or refused with a time to come back: the request was not carried out,
+            # so even a POST may be repeated. A bare 503 to a POST is not repeated.
             return retry_after if retry_after is not None else self._backoff(attempt)
         return self._backoff(attempt) if method in IDEMPOTENT else None
 

@@ -120,7 +120,7 @@ def test_start_link_dropped_connection_is_never_retried(unipile, fake_unipile, s
     assert len(fake_unipile.calls) == 1 and sleeps == []
 
 
-@pytest.mark.parametrize("status", [500, 502, 504])
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_start_link_server_error_is_unavailable_without_retry(unipile, fake_unipile, sleeps, status):
     fake_unipile.fail("POST", "/api/v1/accounts", "status", status=status, times=3)
     with pytest.raises(ProviderUnavailable):
