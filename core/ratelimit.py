@@ -22,7 +22,8 @@ def build_limiter(flask_app: flask.Flask, settings: Settings) -> Limiter:
     """Attach a limiter: reads, writes and creations each have their own per-user limit."""
 
     def limit_for_request() -> str:
-        operation = getattr(connexion_context.operation, "operation_id", "")
+        # Connexion prefixes the operationId with its router controller (handlers.connections.create_connection).
+        operation = (getattr(connexion_context.operation, "operation_id", "") or "").rsplit(".", 1)[-1]
         if operation in _CREATE_OPERATIONS:
             return settings.ratelimit_create
         if flask.request.method in ("POST", "PATCH", "PUT", "DELETE"):

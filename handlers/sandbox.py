@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
 
 from bson import ObjectId
+from connexion import NoContent
 
 from core.auth import caller_from
 from core.errors import ConnectionNotFound, NotFound
@@ -63,7 +64,7 @@ def consent_page(*, reference: str) -> tuple[str, int, dict]:
     return _page("Sandbox authorisation", body), 200, _HTML
 
 
-def authorize(*, reference: str, body: dict[str, Any]) -> tuple[str, int, dict]:
+def authorize(*, reference: str, body: dict[str, Any]) -> tuple[Any, int, dict]:
     """Approve or deny a sandbox authorisation and send the browser back to the frontend."""
     attempt = _consume(reference, flow="oauth")
     settings = services().settings
@@ -84,7 +85,7 @@ def authorize(*, reference: str, body: dict[str, Any]) -> tuple[str, int, dict]:
         mark_whatsapp_failed(target, "Authorisation was denied")
     AuthAttempt.discard_for(attempt.targetId)
     location = _with_query(settings.frontend_success_url if approved else settings.frontend_failure_url, extra)
-    return "", 303, {"Location": location, "Cache-Control": "no-store"}
+    return NoContent, 303, {"Location": location, "Cache-Control": "no-store"}
 
 
 def send_sandbox_event(*, connectionId: str, body: dict[str, Any], token_info: dict[str, Any]) -> tuple[dict, int]:
