@@ -63,12 +63,12 @@ def settings_env(mongo_server, tmp_path) -> dict[str, str]:
 
 @pytest.fixture
 def make_client(settings_env, db) -> Callable[..., ContractClient]:
-    """Build an app with some settings changed and return a contract-checking client for it."""
+    """Build an app with some settings (and optionally providers) changed; return a contract-checking client."""
     from app import create_app
 
-    def build(**overrides: Any) -> ContractClient:
+    def build(providers: Any = None, **overrides: Any) -> ContractClient:
         env = {**settings_env, **{k: str(v) for k, v in overrides.items()}}
-        return ContractClient(create_app(Settings.from_env(env)))
+        return ContractClient(create_app(Settings.from_env(env), providers=providers))
 
     return build
 
