@@ -4,18 +4,9 @@ from __future__ import annotations
 from bson import ObjectId
 
 from tests.conftest import auth
-from tests.support.flows import ACTIVATE, AUTHORIZE_URL, CONNECTIONS, OBJECT_ID, SANDBOX_ACCOUNT, SCAN_URL, decode_qr
-
-CREATE_PAYLOAD = """{
-    "platform": "whatsapp",
-    "name": "Test Connection",
-    "credentials": {},
-    "businessId": "test_business_id",
-    "userId": "test_user_id"
-  }"""
-ACTIVATE_PAYLOAD = """{
-    "businessId": "test_business_id"
-  }"""
+from tests.support.flows import (
+    ACTIVATE, ACTIVATE_PAYLOAD, AUTHORIZE_URL, CREATE_PAYLOAD, CONNECTIONS, OBJECT_ID, SANDBOX_ACCOUNT, SCAN_URL, decode_qr,
+)
 
 
 def curl(client, url: str, payload: str):

@@ -26,6 +26,17 @@ SPEC_CREATE = {
     "userId": "test_user_id",
 }
 SPEC_ACTIVATE = {"businessId": "test_business_id"}
+# ... and the bodies exactly as the spec's curl commands send them (-d '...').
+CREATE_PAYLOAD = """{
+    "platform": "whatsapp",
+    "name": "Test Connection",
+    "credentials": {},
+    "businessId": "test_business_id",
+    "userId": "test_user_id"
+  }"""
+ACTIVATE_PAYLOAD = """{
+    "businessId": "test_business_id"
+  }"""
 
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
