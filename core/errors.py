@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,12 @@ def _from_problem(exc) -> AppError:
         return InvalidToken()
     if status == 400:
         return ValidationError(_validation_message(detail))
+    if status == 415:
+        # Connexion's detail ends with the media types the operation accepts (the form page is not JSON).
+        accepted = re.search(r"expected \[([^\]]*)\]$", detail)
+        if accepted:
+            return UnsupportedMediaType("Content-Type must be " + ", ".join(t.strip(" '\"") for t in accepted.group(1).split(",")))
+        return UnsupportedMediaType()
     cls = _BY_STATUS.get(status)
     if cls is None:
         return _internal(exc)

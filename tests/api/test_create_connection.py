@@ -173,11 +173,16 @@ def test_create_connection_admin_role_allowed(client, db):
     assert db.connections.count_documents({}) == 1
 
 
-@pytest.mark.parametrize("name", ["", "   ", "x" * 101, "tab\there"])
-def test_create_connection_bad_name_rejected(client, db, name):
+@pytest.mark.parametrize("name, message", [
+    ("", "'' should be non-empty - 'name'"),
+    ("   ", "name must contain at least one non-space character"),
+    ("x" * 101, f"'{'x' * 101}' is too long - 'name'"),
+    ("tab\there", "'tab\\there' does not match '^[^\\\\u0000-\\\\u001F\\\\u007F]*$' - 'name'"),
+])
+def test_create_connection_bad_name_rejected(client, db, name, message):
     response = client.post(CONNECTIONS, headers=auth(), json={"platform": "whatsapp", "name": name})
     assert response.status_code == 400
-    assert response.json()["code"] == "VALIDATION_ERROR"
+    assert response.json() == error("VALIDATION_ERROR", message)
     assert db.connections.count_documents({}) == 0
 
 

@@ -142,7 +142,7 @@ def test_authorize_json_body_unsupported(client, db):
     made = create(client, "email", "Mail")
     response = client.post(path_of(made["authUrl"]), json={"decision": "approve"})
     assert response.status_code == 415
-    assert response.json()["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    assert response.json() == error("UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/x-www-form-urlencoded")
     assert fetch(client, made)["status"] == "pending"
 
 

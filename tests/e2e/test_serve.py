@@ -108,6 +108,7 @@ def test_serve_honours_port_and_jwt_secret(live_server):
     assert jwt.decode(server.token, TEST_JWT_SECRET, algorithms=["HS256"])["businessId"] == "test_business_id"
     assert not (server.data_dir / "jwt_secret").exists()
     assert any(f"http://127.0.0.1:{server.port}/api/v1" in line for line in server.output)
+    assert not any("Warning" in line for line in server.output), "start-up output should be clean"
 
 
 def test_serve_access_log_is_json_without_token(live_server):
