@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import signal
 import sys
+import warnings
 
 from core.auth import ROLES, mint_token
 from core.settings import Settings, SettingsError
@@ -43,6 +44,8 @@ def serve(settings: Settings) -> int:
     """Run the API with uvicorn until SIGINT/SIGTERM, with an embedded database if none is configured."""
     import uvicorn
 
+    # Connexion imports Starlette's test client, which warns about its HTTP library; serving never uses it.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from app import create_app
     from core.database import EmbeddedMongo
     from core.logs import configure_logging
