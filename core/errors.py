@@ -160,7 +160,8 @@ def _from_problem(exc) -> AppError:
 
 def _validation_message(detail: str) -> str:
     """Connexion's validation detail, shortened and without echoing huge inputs."""
-    detail = detail.strip() or "Request is invalid"
+    # Parameter errors append jsonschema's multi-line dump of the schema; the first line says what is wrong.
+    detail = detail.strip().split("\n", 1)[0].strip() or "Request is invalid"
     if len(detail) > 300:
         detail = detail[:297] + "..."
     return detail

@@ -382,3 +382,15 @@ def test_database_down_unavailable(make_client, method, url, body):
     response = client.request(method, url, headers=auth(), json=body)
     assert response.status_code == 503
     assert response.json() == error("DATABASE_UNAVAILABLE", "The database is unavailable; try again shortly")
+
+
+def test_query_parameter_errors_are_one_line(client, db):
+    response = client.get("/api/v1/sandbox/complete?outcome=x")
+    assert response.status_code == 400
+    assert response.json() == error("VALIDATION_ERROR", "'x' is not one of ['success', 'failure']")
+
+
+def test_unknown_query_parameter_rejected(client, db):
+    response = client.get(f"{CONNECTIONS}?foo=1", headers=auth())
+    assert response.status_code == 400
+    assert response.json() == error("VALIDATION_ERROR", "Extra query parameter(s) foo not in spec")
