@@ -5,10 +5,14 @@ import json
 import re
 import signal
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import jwt
 import pytest
 import yaml
+from bson import ObjectId
+from cryptography.fernet import Fernet
+from pymongo import MongoClient
 from connexion.json_schema import resolve_refs
 
 from tests.conftest import TEST_JWT_SECRET
@@ -127,3 +131,31 @@ def test_serve_production_refuses_to_start_without_settings(tmp_path):
     assert result.returncode == 2
     assert "APP_ENV=production refuses to start without MONGODB_URI, JWT_SECRET, ENCRYPTION_KEYS" in result.stderr
     assert embedded_database_pids(tmp_path) == []
+
+
+def test_serve_restart_keeps_encryption_key(live_server):
+    server = live_server()
+    secret = {"apiKey": "kept-across-restarts"}
+    made = server.request("POST", "/unipile/connections", headers=server.headers(),
+                          json={"platform": "email", "name": "Inbox", "credentials": secret}).json()["data"]
+    server.restart()
+    port = next(m.group(1) for line in server.output if (m := re.search(r"embedded database listening on 127\.0\.0\.1:(\d+)", line)))
+    with MongoClient(f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=5000) as direct:
+        stored = direct["integrations"]["connections"].find_one({"_id": ObjectId(made["id"])})
+    key = (server.data_dir / "encryption_key").read_text().strip()
+    assert json.loads(Fernet(key.encode()).decrypt(bytes(stored["credentials"]))) == secret
+
+
+def test_serve_concurrent_creates_make_one_connection(live_server):
+    server = live_server()
+    body = {"platform": "telegram", "name": "Race"}
+
+    def create(_):
+        return server.request("POST", "/unipile/connections", headers=server.headers(), json=body)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        responses = list(pool.map(create, range(6)))
+    assert sorted(r.status_code for r in responses) == [200] * 5 + [201]
+    assert len({r.json()["data"]["id"] for r in responses}) == 1
+    listed = server.request("GET", "/unipile/connections", headers=server.headers()).json()["data"]
+    assert [c["name"] for c in listed] == ["Race"]
