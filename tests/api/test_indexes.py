@@ -7,7 +7,7 @@ from core.database import EmbeddedMongo
 from tests.conftest import TEST_DB, auth
 from tests.support.flows import CONNECTIONS
 
-# Fields and uniqueness; the wire-protocol stand-in names indexes itself and keeps no direction.
+# Fields and uniqueness (at least these; the wire-protocol stand-in names indexes itself and keeps no direction).
 EXPECTED = {
     "connections": [(("businessId", "platform", "nameKey"), True), (("connectionId",), True), (("businessId", "createdAt"), False)],
     "whatsapp_integrations": [(("businessId",), True)],
@@ -26,7 +26,7 @@ def test_create_app_ensures_indexes(make_client, db):
         assert indexes(db, collection) == set()
     client = make_client()
     for collection, expected in EXPECTED.items():
-        assert indexes(db, collection) == set(expected), collection
+        assert set(expected) <= indexes(db, collection), collection
     assert client.get(CONNECTIONS, headers=auth()).status_code == 200
 
 
@@ -39,6 +39,6 @@ def test_create_app_with_database_down_creates_indexes_on_first_request(make_cli
     try:
         assert client.get(CONNECTIONS, headers=auth()).status_code == 200
         with MongoClient(later.uri, serverSelectionTimeoutMS=5000) as direct:
-            assert indexes(direct[TEST_DB], "connections") == set(EXPECTED["connections"])
+            assert set(EXPECTED["connections"]) <= indexes(direct[TEST_DB], "connections")
     finally:
         later.stop()

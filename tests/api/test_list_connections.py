@@ -22,7 +22,7 @@ def test_list_connections_newest_first_with_every_field(client, db):
     assert data[0] == third
     assert data[1] == {
         "id": second["id"], "connectionId": second["connectionId"], "platform": "instagram", "name": "Second",
-        "status": "pending", "createdAt": data[1]["createdAt"], "updatedAt": data[1]["updatedAt"],
+        "status": "pending", "statusReason": None, "createdAt": data[1]["createdAt"], "updatedAt": data[1]["updatedAt"],
     }
     for item in data:
         assert OBJECT_ID.match(item["id"]) and TIMESTAMP.match(item["createdAt"]) and TIMESTAMP.match(item["updatedAt"])

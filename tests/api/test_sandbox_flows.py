@@ -105,7 +105,8 @@ def test_authorize_deny_puts_connection_in_error(client, db):
     response = decide(client, made, "deny")
     assert response.status_code == 303
     assert response.headers["location"] == f"{FAILURE_URL}&connectionId={made['connectionId']}"
-    assert fetch(client, made)["status"] == "error"
+    fetched = fetch(client, made)
+    assert (fetched["status"], fetched["statusReason"]) == ("error", "Authorisation was denied")
     stored = db.connections.find_one({"_id": ObjectId(made["id"])})
     assert stored["statusReason"] == "Authorisation was denied"
 

@@ -17,6 +17,7 @@ PRODUCTION = {
     "PROVIDERS": "live",
     "UNIPILE_DSN": "https://api1.unipile.com:13111",
     "UNIPILE_API_KEY": "unipile-key-value",
+    "UNIPILE_WEBHOOK_SECRET": "hook-secret-value",
 }
 
 
@@ -66,7 +67,8 @@ def test_settings_production_complete_accepted(tmp_path):
     assert not (tmp_path / "jwt_secret").exists()
 
 
-@pytest.mark.parametrize("missing", ["MONGODB_URI", "JWT_SECRET", "ENCRYPTION_KEYS", "UNIPILE_DSN", "UNIPILE_API_KEY"])
+@pytest.mark.parametrize("missing", ["MONGODB_URI", "JWT_SECRET", "ENCRYPTION_KEYS", "UNIPILE_DSN", "UNIPILE_API_KEY",
+                                     "UNIPILE_WEBHOOK_SECRET"])
 def test_settings_production_refuses_incomplete(tmp_path, missing):
     env = {k: v for k, v in PRODUCTION.items() if k != missing}
     with pytest.raises(SettingsError) as raised:
@@ -94,8 +96,7 @@ def test_settings_malformed_value_names_variable(tmp_path, name, value):
 
 
 def test_settings_repr_hides_secrets(tmp_path):
-    settings = Settings.from_env({**PRODUCTION, "DATA_DIR": str(tmp_path), "META_APP_SECRET": "meta-secret-value",
-                                  "UNIPILE_WEBHOOK_SECRET": "hook-secret-value"})
+    settings = Settings.from_env({**PRODUCTION, "DATA_DIR": str(tmp_path), "META_APP_SECRET": "meta-secret-value"})
     text = repr(settings)
     for secret in (TEST_JWT_SECRET, TEST_ENCRYPTION_KEY, "unipile-key-value", "meta-secret-value", "hook-secret-value"):
         assert secret not in text and secret not in str(settings)
