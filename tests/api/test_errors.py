@@ -363,7 +363,8 @@ def test_activate_whatsapp_provider_failure_keeps_no_link(make_client, db, exc, 
     assert response.status_code == status
     assert response.json()["code"] == code
     assert db.auth_attempts.count_documents({}) == 0
-    assert [d["status"] for d in db.whatsapp_integrations.find({})] in ([], ["pending"])
+    # The business's integration record stays as before any attempt (pending); no link was handed out.
+    assert [(d["status"], d["phoneNumber"]) for d in db.whatsapp_integrations.find({})] == [("pending", "pending")]
 
 
 # DATABASE_UNAVAILABLE ----------------------------------------------------------------------------
