@@ -134,3 +134,17 @@ def test_whatsapp_integration_sandbox_consent_walks_the_callback_path(client, db
     assert stored["wabaId"].startswith("sbx_waba_") and stored["completingUntil"] == 0
     assert client.get(INTEGRATION, headers=auth()).json() == body("active", stored["phoneNumber"])
     assert client.delete(INTEGRATION, headers=auth()).json() == DEACTIVATED
+
+
+def test_delete_whatsapp_integration_qr_mode_removes_unipile_account(live_client, fake_unipile, db):
+    live_client.post(ACTIVATE, headers=auth(), json=SPEC_ACTIVATE)
+    [account] = fake_unipile.accounts
+    fake_unipile.fail("DELETE", f"/api/v1/accounts/{account}", "status", status=500)
+    response = live_client.delete(INTEGRATION, headers=auth())
+    assert (response.status_code, response.json()["code"]) == (503, "PROVIDER_UNAVAILABLE")
+    assert db.whatsapp_integrations.find_one({})["unipileAccountId"] == account
+    assert live_client.delete(INTEGRATION, headers=auth()).json() == DEACTIVATED
+    assert fake_unipile.accounts == {}
+    stored = db.whatsapp_integrations.find_one({})
+    assert (stored["status"], stored["unipileAccountId"]) == ("inactive", None)
+    assert live_client.get(INTEGRATION, headers=auth()).json() == body("inactive", mode="qr")
