@@ -12,7 +12,7 @@ Concurrency: a completion first uses the attempt (atomic, once), then claims the
 integration (atomic: only a `pending` integration nobody else is completing), and only
 the holder of that claim talks to Meta and may make it `active`. So two callbacks, or a
 callback racing a second activation, never register the number twice; a claim left by a
-crashed worker expires after CLAIM_SECONDS.
+crashed worker expires once every Graph call of a completion could have timed out.
 """
 from __future__ import annotations
 
@@ -28,10 +28,11 @@ from core.services import Services
 from models.auth_attempt import AuthAttempt
 from models.fields import eq, utcnow
 from models.whatsapp import WhatsAppIntegration
+from providers.meta_whatsapp import CONNECT_TIMEOUT_SECONDS
 
 log = logging.getLogger(__name__)
 
-CLAIM_SECONDS = 120
+GRAPH_CALLS = 5  # exchange, token inspection, phone numbers, registration, subscription
 EXPIRED = "The authorisation link expired before it was completed; activate WhatsApp again"
 REPLAYED = "This authorisation link was already used; activate WhatsApp again"
 DENIED = "Authorisation was denied"
@@ -61,7 +62,7 @@ def complete_whatsapp_oauth(services: Services, *, state: str | None, code: str 
         _fail_unclaimed(target, EXPIRED if condition == "expired" else REPLAYED)
         log.warning("whatsapp oauth callback with a %s state", condition)
         return False
-    claim = _claim(target)
+    claim = _claim(target, _claim_seconds(services))
     if claim is None:
         log.warning("whatsapp oauth for integration %s ignored: not pending or already being completed", target)
         return False
@@ -103,9 +104,14 @@ def _activate(services: Services, target: ObjectId, claim: int, code: str) -> bo
     return True
 
 
-def _claim(target: ObjectId) -> int | None:
+def _claim_seconds(services: Services) -> int:
+    """Longer than a completion can take: every Graph call at its connect and read timeouts, plus a margin."""
+    return max(120, int(GRAPH_CALLS * (CONNECT_TIMEOUT_SECONDS + services.settings.meta_read_timeout_ms / 1000)) + 30)
+
+
+def _claim(target: ObjectId, seconds: int) -> int | None:
     """Hold a pending integration for one completion; None when it is not pending or someone holds it."""
-    until = int(time.time()) + CLAIM_SECONDS
+    until = int(time.time()) + seconds
     held = WhatsAppIntegration.objects(__raw__=_pending_unclaimed(target)).modify(
         new=True, set__completingUntil=until,
     )

@@ -23,6 +23,7 @@ from providers.base import LinkStart, WhatsAppProvider, WhatsAppSignup, pooled_s
 
 log = logging.getLogger(__name__)
 
+CONNECT_TIMEOUT_SECONDS = 3.05
 _GRAPH_ID = re.compile(r"^[0-9]{1,40}$")
 _SIGNATURE = re.compile(r"^sha256=([0-9a-fA-F]{64})$")
 # Graph error codes that mean "slow down" or "try again later" rather than "no".
@@ -49,7 +50,7 @@ class GraphClient:
 
     def __init__(
         self, *, base_url: str, version: str, session: requests.Session | None = None,
-        timeout: tuple[float, float] = (3.05, 10.0),
+        timeout: tuple[float, float] = (CONNECT_TIMEOUT_SECONDS, 10.0),
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.version = version
@@ -208,7 +209,7 @@ def build_meta(settings: Settings) -> MetaWhatsApp:
     if missing:
         raise SettingsError("PROVIDERS=live needs " + ", ".join(missing))
     client = GraphClient(base_url=settings.meta_graph_url, version=settings.meta_graph_version,
-                         timeout=(3.05, settings.meta_read_timeout_ms / 1000))
+                         timeout=(CONNECT_TIMEOUT_SECONDS, settings.meta_read_timeout_ms / 1000))
     return MetaWhatsApp(
         client, app_id=settings.meta_app_id, app_secret=settings.meta_app_secret, config_id=settings.meta_config_id,
         redirect_uri=settings.meta_redirect_uri, dialog_url=settings.meta_dialog_url,

@@ -5,6 +5,7 @@ import datetime as dt
 import json
 import logging
 import threading
+import time
 from urllib.parse import parse_qs, urlsplit
 
 from cryptography.fernet import Fernet
@@ -244,3 +245,15 @@ def test_oauth_callback_never_echoes_or_logs_secrets(meta_client, db, fake_graph
     text += "\n".join(r.text + json.dumps(dict(r.headers)) for r in responses)
     for secret in secrets:
         assert secret not in text
+
+
+def test_oauth_callback_claim_held_elsewhere_waits_and_stale_claim_is_taken_over(meta_client, db, fake_graph):
+    state = start(meta_client)
+    db.whatsapp_integrations.update_one({}, {"$set": {"completingUntil": int(time.time()) + 60}})
+    assert_redirect(callback(meta_client, state=state, code=fake_graph.issue_code()), FAILURE_URL)
+    assert meta_client.get(INTEGRATION, headers=auth()).json() == integration_body("pending")
+    assert fake_graph.calls == []
+    # A worker that died mid-completion leaves an expired claim: the next activation completes.
+    db.whatsapp_integrations.update_one({}, {"$set": {"completingUntil": int(time.time()) - 1}})
+    assert_redirect(callback(meta_client, state=start(meta_client), code=fake_graph.issue_code()), SUCCESS_URL)
+    assert meta_client.get(INTEGRATION, headers=auth()).json() == integration_body("active", "+15550102030")
