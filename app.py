@@ -27,6 +27,7 @@ from core.web import InputGuardMiddleware, LastResortMiddleware, RequestContextM
 from models import ALL_DOCUMENTS
 from models.fields import configure_encryption
 from providers.base import Providers
+from providers.meta_whatsapp import check_signature
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,9 @@ def build_providers(settings: Settings) -> Providers:
     unipile = build_unipile(settings)
     if settings.whatsapp_mode == "qr":
         return Providers(connections=unipile, whatsapp=UnipileWhatsApp(unipile))
-    raise NotImplementedError("PROVIDERS=live with WHATSAPP_MODE=oauth needs the Meta provider, which is not available yet")
+    from providers.meta_whatsapp import build_meta
+
+    return Providers(connections=unipile, whatsapp=build_meta(settings))
 
 
 def create_app(settings: Settings | None = None, providers: Providers | None = None) -> FlaskApp:
@@ -68,7 +71,10 @@ def create_app(settings: Settings | None = None, providers: Providers | None = N
     middlewares[0] = LastResortMiddleware
     at = middlewares.index(ExceptionMiddleware)
     middlewares.insert(at, functools.partial(RequestContextMiddleware, services=services))
-    middlewares.insert(at + 2, functools.partial(InputGuardMiddleware, max_body_bytes=settings.max_body_bytes, ui_prefix=BASE_PATH + "/ui/"))
+    signed = {BASE_PATH + "/whatsapp/webhook": lambda body, headers: check_signature(settings.meta_app_secret, body, headers.get("x-hub-signature-256"))}
+    middlewares.insert(at + 2, functools.partial(
+        InputGuardMiddleware, max_body_bytes=settings.max_body_bytes, ui_prefix=BASE_PATH + "/ui/", signed=signed,
+    ))
 
     app = FlaskApp(
         __name__,

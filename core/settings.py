@@ -55,6 +55,9 @@ class Settings:
     meta_graph_version: str = "v21.0"
     meta_redirect_uri: str | None = None
     meta_verify_token: str | None = None
+    meta_graph_url: str = "https://graph.facebook.com"
+    meta_dialog_url: str = "https://www.facebook.com"
+    meta_read_timeout_ms: int = 10000
     auth_link_ttl_seconds: int = 900
     ratelimit_storage_uri: str = "memory://"
     ratelimit_default: str = "600/minute"
@@ -92,6 +95,15 @@ class Settings:
         return [name for name, value in (
             ("UNIPILE_DSN", self.unipile_dsn), ("UNIPILE_API_KEY", self.unipile_api_key),
             ("UNIPILE_WEBHOOK_SECRET", self.unipile_webhook_secret),
+        ) if not value]
+
+    def missing_meta(self) -> list[str]:
+        """The Meta app settings WhatsApp activation in oauth mode with live providers needs but does not have."""
+        if self.providers != "live" or self.whatsapp_mode != "oauth":
+            return []
+        return [name for name, value in (
+            ("META_APP_ID", self.meta_app_id), ("META_APP_SECRET", self.meta_app_secret),
+            ("META_CONFIG_ID", self.meta_config_id), ("META_VERIFY_TOKEN", self.meta_verify_token),
         ) if not value]
 
     @classmethod
@@ -142,6 +154,9 @@ class Settings:
             meta_graph_version=get("META_GRAPH_VERSION") or "v21.0",
             meta_redirect_uri=get("META_REDIRECT_URI") or f"{public}/api/v1/whatsapp/oauth/callback",
             meta_verify_token=get("META_VERIFY_TOKEN"),
+            meta_graph_url=(get("META_GRAPH_URL") or "https://graph.facebook.com").rstrip("/"),
+            meta_dialog_url=(get("META_DIALOG_URL") or "https://www.facebook.com").rstrip("/"),
+            meta_read_timeout_ms=_int(get, "META_READ_TIMEOUT_MS", 10000, 100, 120000),
             auth_link_ttl_seconds=_int(get, "AUTH_LINK_TTL_SECONDS", 900, 30, 86400),
             ratelimit_storage_uri=get("RATELIMIT_STORAGE_URI") or "memory://",
             ratelimit_default=get("RATELIMIT_DEFAULT") or "600/minute",
@@ -163,6 +178,7 @@ class Settings:
                 ("UNIPILE_API_KEY", providers == "live" and values["unipile_api_key"]),
                 ("UNIPILE_WEBHOOK_SECRET", providers == "live" and values["unipile_webhook_secret"]),
             ) if not ok]
+            missing += cls(**{**values, "providers": "live"}).missing_meta()
             if missing:
                 raise SettingsError(
                     "APP_ENV=production refuses to start without " + ", ".join(missing)
@@ -181,8 +197,9 @@ class Settings:
         if len(values["jwt_secret"]) < 32:
             raise SettingsError("JWT_SECRET must be at least 32 characters")
         settings = cls(**values)
-        if providers == "live" and settings.missing_unipile():
-            raise SettingsError("PROVIDERS=live needs " + ", ".join(settings.missing_unipile()))
+        missing_live = settings.missing_unipile() + settings.missing_meta() if providers == "live" else []
+        if missing_live:
+            raise SettingsError("PROVIDERS=live needs " + ", ".join(missing_live))
         return settings
 
 

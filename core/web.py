@@ -6,7 +6,7 @@ import logging
 import re
 import time
 import uuid
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.datastructures import Headers, MutableHeaders
@@ -155,13 +155,21 @@ class RequestContextMiddleware:
         }, ensure_ascii=True))
 
 
-class InputGuardMiddleware:
-    """Rejects what must never reach routing, validation or the database: odd paths, oversize or broken JSON bodies."""
+BodyCheck = Callable[[bytes, Headers], None]
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, ui_prefix: str) -> None:
+
+class InputGuardMiddleware:
+    """Rejects what must never reach routing, validation or the database: odd paths, oversize or broken JSON bodies.
+
+    `signed` maps paths to checks of a signature over the raw body (e.g. Meta's X-Hub-Signature-256):
+    they run on the exact bytes received, before anything parses or re-serialises them.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, ui_prefix: str, signed: Mapping[str, BodyCheck] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.ui_prefix = ui_prefix
+        self.signed = dict(signed or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -183,6 +191,8 @@ class InputGuardMiddleware:
             if int(declared) > self.max_body_bytes:
                 raise PayloadTooLarge(f"Request body must be at most {self.max_body_bytes} bytes")
         body = await self._read_body(receive)
+        if scope["method"] == "POST" and path in self.signed:
+            self.signed[path](body, headers)
         if body and _is_json(headers.get("content-type", "")):
             check_json_body(body)
         delivered = False

@@ -12,12 +12,14 @@ from core.auth import caller_from
 from core.errors import ConnectionNotFound, NotFound
 from handlers import services
 from models import AuthAttempt, Connection
-from models.lifecycle import mark_connection_failed, mark_whatsapp_active, mark_whatsapp_failed
+from models.lifecycle import mark_connection_failed, mark_whatsapp_active
+from models.meta_lifecycle import complete_whatsapp_oauth
 from models.unipile_lifecycle import apply_account_status, complete_link
 from providers.sandbox import sandbox_account_id, sandbox_phone_number
 
 _HTML = {"Content-Type": "text/html", "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 _GONE = "This link is unknown, expired or already used"
+SANDBOX_CODE = "sandbox-authorisation-code"
 
 
 def scan_page(*, reference: str) -> tuple[str, int, dict]:
@@ -66,25 +68,26 @@ def consent_page(*, reference: str) -> tuple[str, int, dict]:
 
 def authorize(*, reference: str, body: dict[str, Any]) -> tuple[Any, int, dict]:
     """Approve or deny a sandbox authorisation and send the browser back to the frontend."""
-    attempt = _consume(reference, flow="oauth")
     settings = services().settings
-    target = ObjectId(attempt.targetId)
     approved = body["decision"] == "approve"
-    extra: dict[str, str] = {}
-    if attempt.purpose == "connection":
-        if approved:
-            # What Unipile's notify call does: attach the account (the known one on reconnect).
-            record = complete_link(attempt, _account_of(target) or sandbox_account_id())
-        else:
-            record = mark_connection_failed(target, "Authorisation was denied")
-        _require(record)
-        extra["connectionId"] = record.connectionId
-    elif approved:
-        _require(mark_whatsapp_active(target, sandbox_phone_number()))
+    attempt = _live(reference)
+    if attempt.purpose == "whatsapp" and attempt.flow == "oauth":
+        # What Facebook's redirect to the OAuth callback does: the same completion, with a sandbox code.
+        approved = complete_whatsapp_oauth(
+            services(), state=reference, code=SANDBOX_CODE if approved else None, error=None if approved else "access_denied",
+        )
+        return NoContent, 303, {"Location": settings.frontend_success_url if approved else settings.frontend_failure_url,
+                                "Cache-Control": "no-store"}
+    attempt = _consume(reference, flow="oauth")
+    target = ObjectId(attempt.targetId)
+    # What Unipile's notify call does: attach the account (the known one on reconnect).
+    if approved:
+        record = complete_link(attempt, _account_of(target) or sandbox_account_id())
     else:
-        mark_whatsapp_failed(target, "Authorisation was denied")
+        record = mark_connection_failed(target, "Authorisation was denied")
+    _require(record)
     AuthAttempt.discard_for(attempt.targetId)
-    location = _with_query(settings.frontend_success_url if approved else settings.frontend_failure_url, extra)
+    location = _with_query(settings.frontend_success_url if approved else settings.frontend_failure_url, {"connectionId": record.connectionId})
     return NoContent, 303, {"Location": location, "Cache-Control": "no-store"}
 
 

@@ -61,6 +61,18 @@ class AuthAttempt(me.Document):
         return found
 
     @classmethod
+    def inspect(cls, reference: str) -> tuple["AuthAttempt | None", str]:
+        """The attempt a reference names, whatever its state, and that state: live, expired, used or unknown."""
+        found = cls.objects(__raw__=eq(refHash=_digest(reference))).first()
+        if found is None:
+            return None, "unknown"
+        if found.usedAt is not None:
+            return found, "used"
+        if found.expiresAt <= utcnow():
+            return found, "expired"
+        return found, "live"
+
+    @classmethod
     def consume(cls, reference: str) -> "AuthAttempt | None":
         """Use a live attempt exactly once; None when unknown, expired or already used."""
         found = cls.peek(reference)

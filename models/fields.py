@@ -47,6 +47,8 @@ class EncryptedField(BaseField):
         return None
 
     def prepare_query_value(self, op: str, value: Any) -> Any:
+        if op == "set":
+            return self.to_mongo(value)  # an atomic update writes ciphertext like save() does
         raise me.ValidationError("encrypted fields cannot be queried")
 
     def __repr__(self) -> str:

@@ -17,7 +17,7 @@ from core.services import Services
 from core.settings import QR_PLATFORMS
 from models.auth_attempt import AuthAttempt
 from models.connection import Connection
-from models.fields import eq, utcnow
+from models.fields import utcnow
 from models.whatsapp import WhatsAppIntegration
 from providers.base import PLACEHOLDER_PREFIX, LinkStart
 
@@ -179,9 +179,3 @@ def mark_whatsapp_active(integration_id: Any, phone_number: str, access_token: s
     integration.save()
     return integration
 
-
-def mark_whatsapp_failed(integration_id: Any, reason: str) -> WhatsAppIntegration | None:
-    """Activation failed: error with a reason, never half-active."""
-    return WhatsAppIntegration.objects(__raw__={"_id": integration_id, **eq(status="pending")}).modify(
-        new=True, set__status="error", set__statusReason=reason, set__updatedAt=utcnow()
-    )

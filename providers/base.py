@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import logging
 
+import requests
 import segno
+from requests.adapters import HTTPAdapter
 
 from core.errors import ProviderError, ProviderUnavailable
 
-__all__ = ["ConnectionProvider", "LinkStart", "ProviderError", "ProviderUnavailable", "Providers", "WhatsAppProvider", "qr_data_url"]
+__all__ = ["ConnectionProvider", "LinkStart", "ProviderError", "ProviderUnavailable", "Providers", "WhatsAppProvider", "WhatsAppSignup", "pooled_session", "qr_data_url"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +49,19 @@ class ConnectionProvider(abc.ABC):
         return connection_id.startswith(PLACEHOLDER_PREFIX)
 
 
+@dataclasses.dataclass(frozen=True)
+class WhatsAppSignup:
+    """What a finished Embedded Signup gives: the business's token, its WhatsApp Business Account and number."""
+
+    access_token: str
+    waba_id: str
+    phone_number_id: str
+    phone_number: str
+
+    def __repr__(self) -> str:
+        return f"WhatsAppSignup(access_token=***, waba_id={self.waba_id!r}, phone_number_id={self.phone_number_id!r})"
+
+
 class WhatsAppProvider(abc.ABC):
     """Activates the WhatsApp Business Platform for a business (Meta in production)."""
 
@@ -54,6 +70,23 @@ class WhatsAppProvider(abc.ABC):
     @abc.abstractmethod
     def start_activation(self, *, business_id: str, reference: str, mode: str) -> LinkStart:
         """Begin activation: an auth URL (mode oauth) or a QR code text (mode qr)."""
+
+    # The OAuth completion steps; only providers with an OAuth flow (Meta, the sandbox) implement them.
+    def finish_signup(self, code: str) -> WhatsAppSignup:
+        """Exchange the authorisation code and find the account and phone number it grants."""
+        raise ProviderError("This WhatsApp provider has no OAuth activation")
+
+    def register_number(self, signup: WhatsAppSignup, pin: str) -> None:
+        """Register the phone number for messaging with a two-step verification PIN."""
+        raise ProviderError("This WhatsApp provider has no OAuth activation")
+
+    def subscribe_app(self, signup: WhatsAppSignup) -> None:
+        """Subscribe this app to the account's webhooks."""
+        raise ProviderError("This WhatsApp provider has no OAuth activation")
+
+    def unsubscribe_app(self, *, waba_id: str, access_token: str) -> None:
+        """Stop this app's webhook subscription to the account."""
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,3 +103,15 @@ PLACEHOLDER_PREFIX = "pending_"
 def qr_data_url(text: str) -> str:
     """Render QR code text as a PNG data URL."""
     return segno.make(text, error="m", micro=False).png_data_uri(scale=6, border=2)
+
+
+def pooled_session(session: requests.Session | None = None) -> requests.Session:
+    """A requests session with a connection pool that never repeats a request on its own."""
+    # urllib3 logs every request line (hosts, query strings with secrets) at DEBUG and full pools at WARNING.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    session = session or requests.Session()
+    # Retries are the caller's decision (a repeated POST could create or register twice).
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session

@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets as token_source
 
 from core.settings import QR_PLATFORMS
-from providers.base import ConnectionProvider, LinkStart, WhatsAppProvider
+from providers.base import ConnectionProvider, LinkStart, WhatsAppProvider, WhatsAppSignup
 
 
 def sandbox_account_id() -> str:
@@ -50,3 +50,16 @@ class SandboxWhatsApp(WhatsAppProvider):
         if mode == "qr":
             return LinkStart(qr_text=f"{self._base}/scan/{reference}")
         return LinkStart(auth_url=f"{self._base}/authorize/{reference}")
+
+    def finish_signup(self, code: str) -> WhatsAppSignup:
+        """A fictional account and number, as if Meta had granted them."""
+        return WhatsAppSignup(
+            access_token="sbx_token_" + token_source.token_urlsafe(24), waba_id="sbx_waba_" + token_source.token_hex(8),
+            phone_number_id="sbx_phone_" + token_source.token_hex(8), phone_number=sandbox_phone_number(),
+        )
+
+    def register_number(self, signup: WhatsAppSignup, pin: str) -> None:
+        return None
+
+    def subscribe_app(self, signup: WhatsAppSignup) -> None:
+        return None

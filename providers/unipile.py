@@ -17,11 +17,10 @@ import time
 from typing import Any, Callable
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from core.errors import ConnectionInProgress, ProviderError, ProviderUnavailable
 from core.settings import QR_PLATFORMS, Settings, SettingsError
-from providers.base import ConnectionProvider, LinkStart, WhatsAppProvider
+from providers.base import ConnectionProvider, LinkStart, WhatsAppProvider, pooled_session
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +66,8 @@ class UnipileClient:
         self._timeout = timeout
         self._retry = retry
         self._sleep = sleep
-        # urllib3 logs the host of every request (the DSN) at DEBUG and of a full pool at WARNING.
-        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
-        self._session = session or requests.Session()
-        # Retries are ours (below), so the adapter never repeats a request on its own.
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
+        # Retries are ours (below), so the session never repeats a request on its own.
+        self._session = pooled_session(session)
 
     def __repr__(self) -> str:
         return "UnipileClient(dsn=***, api_key=***)"

@@ -118,3 +118,46 @@ def live_client(make_client, fake_unipile) -> ContractClient:
         PROVIDERS="live", UNIPILE_DSN=fake_unipile.url, UNIPILE_API_KEY=API_KEY,
         UNIPILE_WEBHOOK_SECRET=UNIPILE_WEBHOOK_SECRET, UNIPILE_READ_TIMEOUT_MS=500, WHATSAPP_MODE="qr",
     )
+
+
+# -- Meta Graph API stand-in ----------------------------------------------------------------
+
+META_VERIFY_TOKEN = "test-meta-verify-token-41b7"
+META_CONFIG_ID = "555666777888"
+
+
+@pytest.fixture(scope="session")
+def graph_server():
+    """The fake Graph API on a free loopback port, for the whole session."""
+    from tests.fakes.meta_graph import FakeGraph
+
+    server = FakeGraph().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_graph(graph_server):
+    """The fake Graph API, emptied (no codes, tokens, calls or faults) before each test."""
+    graph_server.reset()
+    return graph_server
+
+
+@pytest.fixture
+def meta_settings(fake_unipile, fake_graph) -> dict[str, Any]:
+    """Settings for live providers in OAuth mode: Unipile and Meta are the local fakes."""
+    from tests.fakes.meta_graph import APP_ID, APP_SECRET, VERSION
+    from tests.fakes.unipile import API_KEY
+
+    return dict(
+        PROVIDERS="live", UNIPILE_DSN=fake_unipile.url, UNIPILE_API_KEY=API_KEY, UNIPILE_WEBHOOK_SECRET=UNIPILE_WEBHOOK_SECRET,
+        UNIPILE_READ_TIMEOUT_MS=500, WHATSAPP_MODE="oauth", META_APP_ID=APP_ID, META_APP_SECRET=APP_SECRET,
+        META_CONFIG_ID=META_CONFIG_ID, META_GRAPH_VERSION=VERSION, META_VERIFY_TOKEN=META_VERIFY_TOKEN,
+        META_GRAPH_URL=fake_graph.url, META_DIALOG_URL="https://www.facebook.com", META_READ_TIMEOUT_MS=500,
+    )
+
+
+@pytest.fixture
+def meta_client(make_client, meta_settings) -> ContractClient:
+    """An app with live providers whose Meta Graph API and Unipile are the local fakes."""
+    return make_client(**meta_settings)

@@ -10,7 +10,7 @@ from tests.support.flows import CONNECTIONS
 # Fields and uniqueness (at least these; the wire-protocol stand-in names indexes itself and keeps no direction).
 EXPECTED = {
     "connections": [(("businessId", "platform", "nameKey"), True), (("connectionId",), True), (("businessId", "createdAt"), False)],
-    "whatsapp_integrations": [(("businessId",), True)],
+    "whatsapp_integrations": [(("businessId",), True), (("wabaId",), False)],
     "auth_attempts": [(("refHash",), True), (("targetId",), False)],
 }
 

@@ -67,3 +67,23 @@ def test_consent_page_used_link_in_browser_is_gone(live_server, browser, db):
         page.close()
     got = api("GET", f"{live_server}/api/v1/unipile/connections/{data['id']}").json()["data"]
     assert (got["status"], got["statusReason"]) == ("error", "Authorisation was denied")
+
+
+def test_consent_page_approve_in_browser_activates_whatsapp(live_server, browser, db):
+    started = api("POST", live_server + "/api/v1/whatsapp/activate", json={"businessId": "test_business_id"})
+    assert started.status_code == 200
+    page = browser.new_page()
+    try:
+        page.goto(started.json()["data"]["authUrl"])
+        assert "WhatsApp Business to your business" in page.inner_text("body")
+        page.click("button[value=approve]")
+        page.wait_for_url("**/api/v1/sandbox/complete**")
+        assert parse_qs(urlsplit(page.url).query)["outcome"] == ["success"]
+    finally:
+        page.close()
+    got = api("GET", live_server + "/api/v1/whatsapp/integration")
+    assert got.status_code == 200
+    body = got.json()["data"]
+    assert (body["status"], body["statusReason"], body["mode"]) == ("active", None, "oauth")
+    stored = db.whatsapp_integrations.find_one({})
+    assert stored["phoneNumber"] == body["phoneNumber"] and isinstance(stored["accessToken"], bytes)

@@ -133,6 +133,16 @@ def test_serve_production_refuses_to_start_without_settings(tmp_path):
     assert embedded_database_pids(tmp_path) == []
 
 
+def test_serve_live_oauth_refuses_to_start_without_meta_settings(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path), "PROVIDERS": "live", "UNIPILE_DSN": "https://api1.unipile.example:13111",
+           "UNIPILE_API_KEY": "unipile-key-value", "UNIPILE_WEBHOOK_SECRET": "hook-secret-value", "META_APP_SECRET": "meta-secret-value"}
+    result = subprocess.run(serve_command(), env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "PROVIDERS=live needs META_APP_ID, META_CONFIG_ID, META_VERIFY_TOKEN" in result.stderr
+    assert not any(secret in result.stderr + result.stdout for secret in ("unipile-key-value", "hook-secret-value", "meta-secret-value"))
+    assert embedded_database_pids(tmp_path) == []
+
+
 def test_serve_restart_keeps_encryption_key(live_server):
     server = live_server()
     secret = {"apiKey": "kept-across-restarts"}

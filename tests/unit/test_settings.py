@@ -18,6 +18,10 @@ PRODUCTION = {
     "UNIPILE_DSN": "https://api1.unipile.com:13111",
     "UNIPILE_API_KEY": "unipile-key-value",
     "UNIPILE_WEBHOOK_SECRET": "hook-secret-value",
+    "META_APP_ID": "1234567890",
+    "META_APP_SECRET": "meta-app-secret-value",
+    "META_CONFIG_ID": "987654321",
+    "META_VERIFY_TOKEN": "meta-verify-token-value",
 }
 
 
@@ -68,7 +72,8 @@ def test_settings_production_complete_accepted(tmp_path):
 
 
 @pytest.mark.parametrize("missing", ["MONGODB_URI", "JWT_SECRET", "ENCRYPTION_KEYS", "UNIPILE_DSN", "UNIPILE_API_KEY",
-                                     "UNIPILE_WEBHOOK_SECRET"])
+                                     "UNIPILE_WEBHOOK_SECRET", "META_APP_ID", "META_APP_SECRET", "META_CONFIG_ID",
+                                     "META_VERIFY_TOKEN"])
 def test_settings_production_refuses_incomplete(tmp_path, missing):
     env = {k: v for k, v in PRODUCTION.items() if k != missing}
     with pytest.raises(SettingsError) as raised:
@@ -98,9 +103,10 @@ def test_settings_malformed_value_names_variable(tmp_path, name, value):
 def test_settings_repr_hides_secrets(tmp_path):
     settings = Settings.from_env({**PRODUCTION, "DATA_DIR": str(tmp_path), "META_APP_SECRET": "meta-secret-value"})
     text = repr(settings)
-    for secret in (TEST_JWT_SECRET, TEST_ENCRYPTION_KEY, "unipile-key-value", "meta-secret-value", "hook-secret-value"):
+    for secret in (TEST_JWT_SECRET, TEST_ENCRYPTION_KEY, "unipile-key-value", "meta-secret-value", "hook-secret-value",
+                   "meta-verify-token-value"):
         assert secret not in text and secret not in str(settings)
-    assert "jwt_secret='***'" in text and "port=8080" in text and "meta_verify_token='unset'" in text
+    assert "jwt_secret='***'" in text and "port=8080" in text and "meta_verify_token='***'" in text
 
 
 def test_settings_frozen(tmp_path):

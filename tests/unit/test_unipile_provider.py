@@ -52,7 +52,7 @@ def test_start_link_whatsapp_creates_account_with_qr(unipile, fake_unipile):
     assert link.account_id in fake_unipile.accounts
     assert link.qr_text.startswith("2@")
     [call] = fake_unipile.calls
-    assert (call.method, call.path, call.api_key, call.body) == ("POST", "/api/v1/accounts", API_KEY, {"provider": "WHATSAPP"})
+    assert (call.method, call.path, call.header("X-API-KEY"), call.body) == ("POST", "/api/v1/accounts", API_KEY, {"provider": "WHATSAPP"})
 
 
 def test_start_link_known_account_reissues_qr_for_same_account(unipile, fake_unipile):
