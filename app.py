@@ -96,11 +96,11 @@ def create_app(settings: Settings | None = None, providers: Providers | None = N
     flask_app.extensions["integrations"] = services
     flask_app.url_map.strict_slashes = False
     build_limiter(flask_app, settings)
-    _prepare_indexes(flask_app)
+    _prepare_indexes(flask_app, skip=frozenset({BASE_PATH + "/health", BASE_PATH + "/ready"}))
     return app
 
 
-def _prepare_indexes(flask_app: flask.Flask) -> None:
+def _prepare_indexes(flask_app: flask.Flask, *, skip: frozenset[str]) -> None:
     """Create indexes now, or on the first request once the database is reachable."""
     state = {"ready": False}
 
@@ -113,4 +113,10 @@ def _prepare_indexes(flask_app: flask.Flask) -> None:
         ensure()
     except PyMongoError as exc:
         log.warning("database not reachable at start-up (%s); indexes will be created on first use", type(exc).__name__)
-    flask_app.before_request(ensure)
+
+    def ensure_before_request() -> None:
+        # The probes answer on their own terms: liveness never waits for the database, readiness pings it briefly.
+        if flask.request.path not in skip:
+            ensure()
+
+    flask_app.before_request(ensure_before_request)

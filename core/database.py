@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import mongoengine as me
+import pymongo
+from pymongo.errors import PyMongoError
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,17 @@ def connect(uri: str, *, db: str, timeout_ms: int) -> None:
         uuidRepresentation="standard",
         tz_aware=False,
     )
+
+
+def ping(timeout_seconds: float) -> bool:
+    """Whether the database answers a ping within the timeout (server selection included)."""
+    try:
+        with pymongo.timeout(timeout_seconds):
+            me.get_db().command("ping")
+    except PyMongoError as exc:
+        log.warning("database ping failed: %s", type(exc).__name__)
+        return False
+    return True
 
 
 def ensure_indexes(documents) -> None:

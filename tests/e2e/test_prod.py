@@ -25,6 +25,9 @@ def test_prod_two_workers_serve_the_api_and_stop_on_sigterm(live_server, redis_u
     master = server.process.pid
     workers = worker_pids(master)
     assert len(workers) == 2
+    for probe in ("/health", "/ready"):
+        answer = server.request("GET", probe)
+        assert (answer.status_code, answer.json()) == (200, {"success": True, "data": {"status": "ok"}})
     created = server.request("POST", "/unipile/connections", headers={**server.headers(), "Content-Type": "application/json"},
                              data=CREATE_PAYLOAD)
     assert created.status_code == 201
