@@ -9,9 +9,12 @@ from bson import ObjectId
 
 from core.settings import PLATFORMS
 from models.fields import UtcDateTimeField, EncryptedField, eq, iso, utcnow
+from models.paging import Position
 
 STATUSES = ("pending", "active", "inactive", "error")
 _OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+# Records fetched beyond a page to absorb those newer than the cursor within its second.
+_TIE_ALLOWANCE = 10
 
 
 class Connection(me.Document):
@@ -53,6 +56,32 @@ class Connection(me.Document):
     def list_for(cls, business_id: str) -> list["Connection"]:
         """A business's connections, newest first, without their secrets."""
         return list(cls.for_business(business_id).exclude("credentials").order_by("-createdAt", "-id"))
+
+    @classmethod
+    def page_for(cls, business_id: str, limit: int, after: Position | None) -> tuple[list["Connection"], bool]:
+        """Up to limit connections after a position in newest-first order, and whether more follow."""
+        query = eq(businessId=business_id)
+        if after is not None:
+            query["createdAt"] = {"$lte": after[0]}
+        ordered = cls.objects(__raw__=query).exclude("credentials").order_by("-createdAt", "-id")
+        if after is None:
+            found = list(ordered.limit(limit + 1))
+            return found[:limit], len(found) > limit
+        # The range filter only narrows the scan (the embedded server compares dates to the second, and
+        # $lte keeps the cursor's own moment); the exact (createdAt, id) comparison is made here.
+        found, skip, batch = [], 0, limit + 1 + _TIE_ALLOWANCE
+        while len(found) <= limit:
+            chunk = list(ordered.skip(skip).limit(batch))
+            found += [c for c in chunk if c.position < after]
+            if len(chunk) < batch:
+                break
+            skip += batch
+        return found[:limit], len(found) > limit
+
+    @property
+    def position(self) -> Position:
+        """Where this connection stands in newest-first order (for cursors)."""
+        return self.createdAt, self.id
 
     @classmethod
     def find_for(cls, business_id: str, reference: str) -> "Connection | None":
