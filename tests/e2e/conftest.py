@@ -96,7 +96,8 @@ class LiveServer:
             try:
                 if requests.get(self.api + "/openapi.json", timeout=2).status_code == 200 and self.token:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # gunicorn binds the port before its workers are ready: a connection may wait unanswered.
                 pass
             time.sleep(0.1)
         self.stop()
