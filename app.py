@@ -23,10 +23,11 @@ from core.logs import configure_logging
 from core.ratelimit import build_limiter
 from core.services import Services
 from core.settings import Settings
-from core.web import InputGuardMiddleware, LastResortMiddleware, RequestContextMiddleware, RouteTable, make_error_handler
+from core.web import InputGuardMiddleware, LastResortMiddleware, MetricsEndpoint, RequestContextMiddleware, RouteTable, make_error_handler
 from models import ALL_DOCUMENTS
 from models.fields import configure_encryption
 from providers.base import Providers
+from providers.measured import measured
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +60,14 @@ def create_app(settings: Settings | None = None, providers: Providers | None = N
     services = Services(
         settings=settings,
         verifier=TokenVerifier(settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience, leeway=settings.jwt_leeway_seconds),
-        providers=providers or build_providers(settings),
+        providers=measured(providers or build_providers(settings)),
     )
     spec = yaml.safe_load((SPEC_DIR / "openapi.yaml").read_text())
     routes = RouteTable(BASE_PATH, spec["paths"])
 
     middlewares = list(ConnexionMiddleware.default_middlewares)
     middlewares[0] = LastResortMiddleware
+    middlewares.insert(1, functools.partial(MetricsEndpoint, enabled=settings.metrics_enabled))
     at = middlewares.index(ExceptionMiddleware)
     middlewares.insert(at, functools.partial(RequestContextMiddleware, services=services))
     middlewares.insert(at + 2, functools.partial(InputGuardMiddleware, max_body_bytes=settings.max_body_bytes, ui_prefix=BASE_PATH + "/ui/"))

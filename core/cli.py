@@ -60,9 +60,10 @@ def serve(settings: Settings) -> int:
 def prod(settings: Settings) -> int:
     """Run the API under gunicorn with WEB_CONCURRENCY uvicorn workers until SIGTERM (graceful) or SIGINT."""
     require_shared_rate_limits(settings)
-    from core.production import ProductionServer
+    from core.production import ProductionServer, metrics_directory
 
-    with _database(settings) as settings:
+    # Before anything imports prometheus_client, so every worker records into the shared directory.
+    with metrics_directory(), _database(settings) as settings:
         _print_banner(settings)
         ProductionServer(settings).run()
     return 0

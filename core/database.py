@@ -14,6 +14,8 @@ import mongoengine as me
 import pymongo
 from pymongo.errors import PyMongoError
 
+from core import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -39,6 +41,7 @@ def ping(timeout_seconds: float) -> bool:
             me.get_db().command("ping")
     except PyMongoError as exc:
         log.warning("database ping failed: %s", type(exc).__name__)
+        metrics.count_database_error(exc)
         return False
     return True
 

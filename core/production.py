@@ -1,9 +1,14 @@
 """The production server: gunicorn managing uvicorn workers, one app (and database client) per worker."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from typing import Any
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
 
 from gunicorn.app.base import BaseApplication
 from uvicorn_worker import UvicornWorker
@@ -25,9 +30,8 @@ class Worker(UvicornWorker):
 class ProductionServer(BaseApplication):
     """gunicorn configured from the settings; each worker builds its own app after the fork."""
 
-    def __init__(self, settings: Settings, *, hooks: dict[str, Any] | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.hooks = hooks or {}
         super().__init__()
 
     def load_config(self) -> None:
@@ -47,7 +51,6 @@ class ProductionServer(BaseApplication):
             "proc_name": "integrations-api",
             # The control socket defaults to one path per user: two servers on a host would fight over it.
             "control_socket_disable": True,
-            **self.hooks,
         }
         for name, value in options.items():
             self.cfg.set(name, value)
@@ -58,3 +61,25 @@ class ProductionServer(BaseApplication):
 
         log.info("worker %s building the app", os.getpid())
         return create_app(self.settings)
+
+
+@contextlib.contextmanager
+def metrics_directory() -> Iterator[Path]:
+    """PROMETHEUS_MULTIPROC_DIR for the workers' samples: the given one emptied, or a fresh one removed afterwards."""
+    if "prometheus_client" in sys.modules:
+        # prometheus_client picks its storage when imported: too late to switch to multiprocess mode.
+        raise RuntimeError("metrics_directory() must run before prometheus_client is imported")
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    path = Path(given) if given else Path(tempfile.mkdtemp(prefix="integrations-metrics-"))
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        # Samples of an earlier run would be added to this one's.
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    owner = os.getpid()
+    try:
+        yield path
+    finally:
+        # Workers are forks of this process and unwind through here too: only the owner cleans up.
+        if not given and os.getpid() == owner:
+            shutil.rmtree(path, ignore_errors=True)

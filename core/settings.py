@@ -67,6 +67,7 @@ class Settings:
     log_level: str = "INFO"
     validate_responses: bool = False
     swagger_ui: bool = True
+    metrics_enabled: bool = True
 
     def __repr__(self) -> str:
         parts = []
@@ -153,6 +154,7 @@ class Settings:
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
             validate_responses=_bool(get, "VALIDATE_RESPONSES", False),
             swagger_ui=_bool(get, "SWAGGER_UI", True),
+            metrics_enabled=_bool(get, "METRICS_ENABLED", True),
         )
         if app_env == "production":
             missing = [name for name, ok in (

@@ -10,6 +10,7 @@ import pytest
 
 from tests.e2e.conftest import embedded_database_pids, serve_command
 from tests.support.flows import CREATE_PAYLOAD
+from tests.support.metrics import value
 
 pytestmark = pytest.mark.e2e
 
@@ -20,8 +21,10 @@ def worker_pids(master: int) -> list[int]:
     return sorted(int(pid) for pid in children if b"nx_27017" not in Path(f"/proc/{pid}/cmdline").read_bytes())
 
 
-def test_prod_two_workers_serve_the_api_and_stop_on_sigterm(live_server, redis_url):
-    server = live_server({"WEB_CONCURRENCY": "2", "RATELIMIT_STORAGE_URI": redis_url}, command="prod")
+def test_prod_two_workers_serve_the_api_and_stop_on_sigterm(live_server, redis_url, tmp_path):
+    metrics_dir = tmp_path / "metrics"
+    server = live_server({"WEB_CONCURRENCY": "2", "RATELIMIT_STORAGE_URI": redis_url, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
+                         command="prod")
     master = server.process.pid
     workers = worker_pids(master)
     assert len(workers) == 2
@@ -38,6 +41,11 @@ def test_prod_two_workers_serve_the_api_and_stop_on_sigterm(live_server, redis_u
     # One counter shared by both workers: the answer read after the last hit saw all 40 (per-worker counters would not).
     assert min(int(a.headers["X-RateLimit-Remaining"]) for a in answers) == 600 - 40
     assert "server" not in {k.lower() for k in answers[0].headers}
+    # Both workers record into the shared directory; /metrics, answered by either, adds them up.
+    scraped = server.request("GET", server.base_url + "/metrics", check=False)
+    assert scraped.status_code == 200
+    assert value(scraped.text, "integrations_http_request_duration_seconds_count", operation="list_connections", status="200") == 40
+    assert list(metrics_dir.glob("histogram_*.db"))
 
     assert server.stop(signal.SIGTERM) == 0
     assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
