@@ -20,7 +20,7 @@ def list_connections(*, token_info: dict[str, Any], limit: int | None = None, cu
     if limit is None:
         if cursor is not None:
             raise ValidationError("cursor is only valid together with limit")
-        return {"success": True, "data": [c.to_api() for c in Connection.list_for(caller.business_id)]}, 200
+        return {"success": True, "data": Connection.list_for(caller.business_id)}, 200
     page, more = Connection.page_for(caller.business_id, limit, decode_cursor(cursor) if cursor is not None else None)
     next_cursor = encode_cursor(*page[-1].position) if more else None
     return {"success": True, "data": [c.to_api() for c in page], "nextCursor": next_cursor}, 200
