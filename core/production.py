@@ -10,15 +10,26 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 from uvicorn_worker import UvicornWorker
 
+from core.logs import JsonFormatter
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # Seconds a worker may take to finish its requests after SIGTERM before it is killed.
 GRACEFUL_TIMEOUT = 20
+
+
+class JsonLogger(glogging.Logger):
+    """gunicorn's own log lines in the API's JSON form (uvicorn's worker logs through the same handlers)."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
 
 
 class Worker(UvicornWorker):
@@ -48,6 +59,7 @@ class ProductionServer(BaseApplication):
             "accesslog": None,
             "errorlog": "-",
             "loglevel": self.settings.log_level.lower(),
+            "logger_class": f"{JsonLogger.__module__}.{JsonLogger.__qualname__}",
             "proc_name": "integrations-api",
             # The control socket defaults to one path per user: two servers on a host would fight over it.
             "control_socket_disable": True,

@@ -1,6 +1,7 @@
 """The real `integrations-api prod` process: gunicorn with two uvicorn workers over HTTP, and its shutdown."""
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +52,11 @@ def test_prod_two_workers_serve_the_api_and_stop_on_sigterm(live_server, redis_u
     assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
     assert embedded_database_pids(server.data_dir) == []
     assert any("embedded database stopped" in line for line in server.output)
+    # Apart from the development banner, every line (gunicorn's and uvicorn's included) is a JSON log record.
+    plain = [line.split(" ", 1)[0] for line in server.output if line.strip() and not line.startswith("{")]
+    assert plain == ["Integrations", "Token", "export"]
+    records = [json.loads(line) for line in server.output if line.startswith("{")]
+    assert {"gunicorn.error", "uvicorn.error", "integrations.access", "core.cli"} <= {r["logger"] for r in records}
 
 
 def test_prod_refuses_several_workers_with_memory_rate_limits(tmp_path):
