@@ -23,10 +23,11 @@ from core.logs import configure_logging
 from core.ratelimit import build_limiter
 from core.services import Services
 from core.settings import Settings
-from core.web import InputGuardMiddleware, LastResortMiddleware, RequestContextMiddleware, RouteTable, make_error_handler
+from core.web import InputGuardMiddleware, LastResortMiddleware, MetricsEndpoint, RequestContextMiddleware, RouteTable, make_error_handler
 from models import ALL_DOCUMENTS
 from models.fields import configure_encryption
 from providers.base import Providers
+from providers.measured import measured
 from providers.meta_whatsapp import check_signature
 
 log = logging.getLogger(__name__)
@@ -62,13 +63,14 @@ def create_app(settings: Settings | None = None, providers: Providers | None = N
     services = Services(
         settings=settings,
         verifier=TokenVerifier(settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience, leeway=settings.jwt_leeway_seconds),
-        providers=providers or build_providers(settings),
+        providers=measured(providers or build_providers(settings)),
     )
     spec = yaml.safe_load((SPEC_DIR / "openapi.yaml").read_text())
     routes = RouteTable(BASE_PATH, spec["paths"])
 
     middlewares = list(ConnexionMiddleware.default_middlewares)
     middlewares[0] = LastResortMiddleware
+    middlewares.insert(1, functools.partial(MetricsEndpoint, enabled=settings.metrics_enabled))
     at = middlewares.index(ExceptionMiddleware)
     middlewares.insert(at, functools.partial(RequestContextMiddleware, services=services))
     signed = {BASE_PATH + "/whatsapp/webhook": lambda body, headers: check_signature(settings.meta_app_secret, body, headers.get("x-hub-signature-256"))}
@@ -102,11 +104,11 @@ def create_app(settings: Settings | None = None, providers: Providers | None = N
     flask_app.extensions["integrations"] = services
     flask_app.url_map.strict_slashes = False
     build_limiter(flask_app, settings)
-    _prepare_indexes(flask_app)
+    _prepare_indexes(flask_app, skip=frozenset({BASE_PATH + "/health", BASE_PATH + "/ready"}))
     return app
 
 
-def _prepare_indexes(flask_app: flask.Flask) -> None:
+def _prepare_indexes(flask_app: flask.Flask, *, skip: frozenset[str]) -> None:
     """Create indexes now, or on the first request once the database is reachable."""
     state = {"ready": False}
 
@@ -119,4 +121,10 @@ def _prepare_indexes(flask_app: flask.Flask) -> None:
         ensure()
     except PyMongoError as exc:
         log.warning("database not reachable at start-up (%s); indexes will be created on first use", type(exc).__name__)
-    flask_app.before_request(ensure)
+
+    def ensure_before_request() -> None:
+        # The probes answer on their own terms: liveness never waits for the database, readiness pings it briefly.
+        if flask.request.path not in skip:
+            ensure()
+
+    flask_app.before_request(ensure_before_request)

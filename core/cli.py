@@ -1,15 +1,18 @@
-"""Command line: `integrations-api serve` runs the API, `integrations-api token` mints a bearer token."""
+"""Command line: `integrations-api serve` runs the API, `prod` runs it under gunicorn, `token` mints a bearer token."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
+import os
 import signal
 import sys
 import warnings
+from typing import Iterator
 
 from core.auth import ROLES, mint_token
-from core.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError, require_shared_rate_limits
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="integrations-api", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the API (embedded database when MONGODB_URI is unset)")
+    commands.add_parser("prod", help="run the API under gunicorn with WEB_CONCURRENCY workers")
     token = commands.add_parser("token", help="print a bearer token for a business and user")
     token.add_argument("--business", required=True, help="businessId claim")
     token.add_argument("--user", required=True, help="sub claim (user id)")
@@ -29,53 +33,82 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
+        if args.command == "token":
+            if not 0 < args.hours <= 24 * 366:
+                parser.error("--hours must be between 0 and 8784")
+            print(mint_token(settings.jwt_secret, business_id=args.business, user_id=args.user, role=args.role, hours=args.hours))
+            return 0
+        return prod(settings) if args.command == "prod" else serve(settings)
     except SettingsError as exc:
         print(f"integrations-api: {exc}", file=sys.stderr)
         return 2
-    if args.command == "token":
-        if not 0 < args.hours <= 24 * 366:
-            parser.error("--hours must be between 0 and 8784")
-        print(mint_token(settings.jwt_secret, business_id=args.business, user_id=args.user, role=args.role, hours=args.hours))
-        return 0
-    return serve(settings)
 
 
 def serve(settings: Settings) -> int:
     """Run the API with uvicorn until SIGINT/SIGTERM, with an embedded database if none is configured."""
     import uvicorn
 
+    with _database(settings) as settings:
+        from app import create_app
+
+        app = create_app(settings)
+        _print_banner(settings)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False, server_header=False)
+    return 0
+
+
+def prod(settings: Settings) -> int:
+    """Run the API under gunicorn with WEB_CONCURRENCY uvicorn workers until SIGTERM (graceful) or SIGINT."""
+    require_shared_rate_limits(settings)
+    from core.production import ProductionServer, metrics_directory
+
+    # Before anything imports prometheus_client, so every worker records into the shared directory.
+    with metrics_directory(), _database(settings) as settings:
+        _print_banner(settings)
+        ProductionServer(settings).run()
+    return 0
+
+
+@contextlib.contextmanager
+def _database(settings: Settings) -> Iterator[Settings]:
+    """The settings with a database: MONGODB_URI, or an embedded server started here and stopped on exit."""
     # Connexion imports Starlette's test client, which warns about its HTTP library; serving never uses it.
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from app import create_app
     from core.database import EmbeddedMongo
     from core.logs import configure_logging
 
     configure_logging(settings.log_level)
-    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
-    # embedded database below is stopped too instead of the process dying on the spot.
+    # uvicorn and gunicorn end with SIGTERM handling of their own that may re-raise it or exit; a
+    # SystemExit lets the embedded database below be stopped too instead of the process dying on the spot.
     signal.signal(signal.SIGTERM, _exit_on_signal)
-    embedded = None
-    if settings.mongodb_uri is None:
-        embedded = EmbeddedMongo(settings.data_dir).start()
-        settings = dataclasses.replace(settings, mongodb_uri=embedded.uri)
+    if settings.mongodb_uri is not None:
+        yield settings
+        return
+    embedded = EmbeddedMongo(settings.data_dir).start()
+    owner = os.getpid()
     try:
-        app = create_app(settings)
-        if not settings.production:
-            demo = mint_token(settings.jwt_secret, business_id=DEMO_BUSINESS, user_id=DEMO_USER, hours=24)
-            print(
-                f"\nIntegrations API on http://{settings.host}:{settings.port}/api/v1 "
-                f"(docs: {settings.public_base_url}/api/v1/ui/, providers: {settings.providers})\n"
-                f"Token for {DEMO_BUSINESS}/{DEMO_USER}, valid 24 hours:\n\n"
-                f"export TOKEN={demo}\n",
-                file=sys.stderr,
-                flush=True,
-            )
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False, server_header=False)
+        yield dataclasses.replace(settings, mongodb_uri=embedded.uri)
     finally:
-        if embedded is not None:
+        # gunicorn workers are forks of this process and unwind through here when they exit:
+        # only the process that started the database stops it.
+        if os.getpid() == owner:
             embedded.stop()
             log.info("embedded database stopped")
-    return 0
+
+
+def _print_banner(settings: Settings) -> None:
+    """Where the API listens and, outside production, a token for the spec's test ids."""
+    if settings.production:
+        return
+    demo = mint_token(settings.jwt_secret, business_id=DEMO_BUSINESS, user_id=DEMO_USER, hours=24)
+    print(
+        f"\nIntegrations API on http://{settings.host}:{settings.port}/api/v1 "
+        f"(docs: {settings.public_base_url}/api/v1/ui/, providers: {settings.providers})\n"
+        f"Token for {DEMO_BUSINESS}/{DEMO_USER}, valid 24 hours:\n\n"
+        f"export TOKEN={demo}\n",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _exit_on_signal(signum, frame) -> None:

@@ -11,6 +11,10 @@ import time
 from pathlib import Path
 
 import mongoengine as me
+import pymongo
+from pymongo.errors import PyMongoError
+
+from core import metrics
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +32,18 @@ def connect(uri: str, *, db: str, timeout_ms: int) -> None:
         uuidRepresentation="standard",
         tz_aware=False,
     )
+
+
+def ping(timeout_seconds: float) -> bool:
+    """Whether the database answers a ping within the timeout (server selection included)."""
+    try:
+        with pymongo.timeout(timeout_seconds):
+            me.get_db().command("ping")
+    except PyMongoError as exc:
+        log.warning("database ping failed: %s", type(exc).__name__)
+        metrics.count_database_error(exc)
+        return False
+    return True
 
 
 def ensure_indexes(documents) -> None:

@@ -114,7 +114,8 @@ def to_app_error(exc: BaseException) -> AppError:
         return exc
     # Imported here so this module stays importable without the web stack (CLI, tests).
     from connexion.exceptions import ProblemException
-    from pymongo.errors import ConnectionFailure, ExecutionTimeout, ServerSelectionTimeoutError
+    from mongoengine.errors import OperationError as MongoEngineOperationError
+    from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError, ServerSelectionTimeoutError
     from starlette.exceptions import HTTPException
     from werkzeug.exceptions import HTTPException as WerkzeugHTTPException
 
@@ -126,6 +127,10 @@ def to_app_error(exc: BaseException) -> AppError:
         if cls is None:
             return _internal(exc)
         return cls(headers=dict(getattr(exc, "headers", None) or {}))
+    if isinstance(exc, (PyMongoError, MongoEngineOperationError)):
+        from core import metrics
+
+        metrics.count_database_error(exc)
     if isinstance(exc, (ConnectionFailure, ServerSelectionTimeoutError, ExecutionTimeout)):
         log.warning("database unavailable: %s", type(exc).__name__)
         return DatabaseUnavailable()

@@ -9,6 +9,8 @@ from core.errors import envelope
 from core.settings import Settings
 
 _CREATE_OPERATIONS = frozenset({"create_connection", "activate_whatsapp"})
+# Load balancers probe these every few seconds from a handful of addresses: never limit them.
+_PROBE_OPERATIONS = frozenset({"health", "ready"})
 
 
 def _caller_key() -> str:
@@ -22,8 +24,7 @@ def build_limiter(flask_app: flask.Flask, settings: Settings) -> Limiter:
     """Attach a limiter: reads, writes and creations each have their own per-user limit."""
 
     def limit_for_request() -> str:
-        # Connexion prefixes the operationId with its router controller (handlers.connections.create_connection).
-        operation = (getattr(connexion_context.operation, "operation_id", "") or "").rsplit(".", 1)[-1]
+        operation = _operation()
         if operation in _CREATE_OPERATIONS:
             return settings.ratelimit_create
         if flask.request.method in ("POST", "PATCH", "PUT", "DELETE"):
@@ -40,8 +41,14 @@ def build_limiter(flask_app: flask.Flask, settings: Settings) -> Limiter:
         strategy="fixed-window",
         key_prefix="integrations",
     )
+    limiter.request_filter(lambda: _operation() in _PROBE_OPERATIONS)
     flask_app.register_error_handler(RateLimitExceeded, _rate_limited)
     return limiter
+
+
+def _operation() -> str:
+    # Connexion prefixes the operationId with its router controller (handlers.connections.create_connection).
+    return (getattr(connexion_context.operation, "operation_id", "") or "").rsplit(".", 1)[-1]
 
 
 def _rate_limited(exc: RateLimitExceeded) -> flask.Response:

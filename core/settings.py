@@ -70,6 +70,7 @@ class Settings:
     log_level: str = "INFO"
     validate_responses: bool = False
     swagger_ui: bool = True
+    metrics_enabled: bool = True
 
     def __repr__(self) -> str:
         parts = []
@@ -168,6 +169,7 @@ class Settings:
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
             validate_responses=_bool(get, "VALIDATE_RESPONSES", False),
             swagger_ui=_bool(get, "SWAGGER_UI", True),
+            metrics_enabled=_bool(get, "METRICS_ENABLED", True),
         )
         if app_env == "production":
             missing = [name for name, ok in (
@@ -201,6 +203,15 @@ class Settings:
         if missing_live:
             raise SettingsError("PROVIDERS=live needs " + ", ".join(missing_live))
         return settings
+
+
+def require_shared_rate_limits(settings: Settings) -> None:
+    """Refuse several workers with per-process rate-limit counters, which would multiply every limit."""
+    if settings.web_concurrency > 1 and settings.ratelimit_storage_uri.startswith("memory://"):
+        raise SettingsError(
+            f"WEB_CONCURRENCY={settings.web_concurrency} needs a shared RATELIMIT_STORAGE_URI (e.g. redis://host:6379/0): "
+            "with memory:// each worker counts on its own and every limit is multiplied by the number of workers"
+        )
 
 
 def _int(get, name: str, default: int, low: int, high: int) -> int:

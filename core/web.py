@@ -15,6 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from starlette.concurrency import run_in_threadpool
+
+from core import metrics
 from core.errors import AppError, MethodNotAllowed, NotFound, PayloadTooLarge, ValidationError, envelope, to_app_error
 
 log = logging.getLogger(__name__)
@@ -24,6 +27,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SECRET_PATH = re.compile(r"(/sandbox/(?:scan|authorize)/|/unipile/notify/)[^/]+")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+METRICS_PATH = "/metrics"
 _EXPOSED = "X-Request-ID, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"
 
 
@@ -141,6 +145,10 @@ class RequestContextMiddleware:
 
     @staticmethod
     def _log(scope: Scope, status: int, started: float, request_id: str, context: dict) -> None:
+        elapsed = time.perf_counter() - started
+        operation = scope.get("extensions", {}).get("connexion_routing", {}).get("operation_id")
+        # Connexion prefixes the operationId with its router controller (handlers.connections.list_connections).
+        metrics.observe_request(operation.rsplit(".", 1)[-1] if operation else "unmatched", status, elapsed)
         token = context.get("token_info") or {}
         access_log.info(json.dumps({
             "event": "request",
@@ -148,11 +156,31 @@ class RequestContextMiddleware:
             "method": scope["method"],
             "path": _SECRET_PATH.sub(r"\1***", scope.get("path", ""))[:300],
             "status": status,
-            "latencyMs": round((time.perf_counter() - started) * 1000, 2),
+            "latencyMs": round(elapsed * 1000, 2),
             "businessId": token.get("businessId"),
             "userId": token.get("sub"),
-            "operation": scope.get("extensions", {}).get("connexion_routing", {}).get("operation_id"),
+            "operation": operation,
         }, ensure_ascii=True))
+
+
+class MetricsEndpoint:
+    """GET /metrics in Prometheus' text format, answered ahead of the API (not logged, not counted)."""
+
+    def __init__(self, app: ASGIApp, *, enabled: bool) -> None:
+        self.app = app
+        self.enabled = enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.enabled or scope.get("path") != METRICS_PATH:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] in ("GET", "HEAD"):
+            # Reading every worker's sample files is blocking I/O: keep it off the event loop.
+            response = Response(await run_in_threadpool(metrics.exposition), media_type=metrics.CONTENT_TYPE)
+        else:
+            response = Response(envelope(405, "METHOD_NOT_ALLOWED", "Method not allowed"), status_code=405,
+                                media_type="application/json", headers={"Allow": "GET, HEAD"})
+        await response(scope, receive, send)
 
 
 BodyCheck = Callable[[bytes, Headers], None]

@@ -8,15 +8,22 @@ from core.auth import Caller, caller_from
 from core.errors import ConnectionNotFound, Forbidden, ValidationError
 from handlers import services
 from models import Connection
+from models.paging import decode_cursor, encode_cursor
 from models.lifecycle import create_or_reuse_connection, delete_connection as remove_connection, set_connection_status
 from models.unipile_lifecycle import reconnect_connection as start_reconnect
 from providers.base import LinkStart, qr_data_url
 
 
-def list_connections(*, token_info: dict[str, Any]) -> tuple[dict, int]:
-    """All connections of the caller's business, newest first."""
+def list_connections(*, token_info: dict[str, Any], limit: int | None = None, cursor: str | None = None) -> tuple[dict, int]:
+    """All connections of the caller's business, newest first; one page of them when limit is given."""
     caller = caller_from(token_info)
-    return {"success": True, "data": [c.to_api() for c in Connection.list_for(caller.business_id)]}, 200
+    if limit is None:
+        if cursor is not None:
+            raise ValidationError("cursor is only valid together with limit")
+        return {"success": True, "data": Connection.list_for(caller.business_id)}, 200
+    page, more = Connection.page_for(caller.business_id, limit, decode_cursor(cursor) if cursor is not None else None)
+    next_cursor = encode_cursor(*page[-1].position) if more else None
+    return {"success": True, "data": [c.to_api() for c in page], "nextCursor": next_cursor}, 200
 
 
 def get_connection(*, connectionId: str, token_info: dict[str, Any]) -> tuple[dict, int]:

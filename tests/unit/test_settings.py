@@ -6,7 +6,7 @@ import stat
 import pytest
 from cryptography.fernet import Fernet
 
-from core.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError, require_shared_rate_limits
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_JWT_SECRET
 
 PRODUCTION = {
@@ -113,3 +113,15 @@ def test_settings_frozen(tmp_path):
     settings = Settings.from_env({"DATA_DIR": str(tmp_path)})
     with pytest.raises(AttributeError):
         settings.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("workers, storage", [("1", ""), ("1", "memory://"), ("4", "redis://cache.internal:6379/0")])
+def test_settings_shared_rate_limits_accepted(tmp_path, workers, storage):
+    settings = Settings.from_env({"DATA_DIR": str(tmp_path), "WEB_CONCURRENCY": workers, "RATELIMIT_STORAGE_URI": storage})
+    require_shared_rate_limits(settings)
+
+
+def test_settings_shared_rate_limits_refuse_memory_with_several_workers(tmp_path):
+    settings = Settings.from_env({"DATA_DIR": str(tmp_path), "WEB_CONCURRENCY": "3"})
+    with pytest.raises(SettingsError, match=r"^WEB_CONCURRENCY=3 needs a shared RATELIMIT_STORAGE_URI \(e\.g\. redis://"):
+        require_shared_rate_limits(settings)
