@@ -123,6 +123,9 @@ def to_app_error(exc: BaseException) -> AppError:
         return _from_problem(exc)
     if isinstance(exc, (HTTPException, WerkzeugHTTPException)):
         status = getattr(exc, "status_code", None) or getattr(exc, "code", 500)
+        if 300 <= status < 400:
+            # A routing redirect (e.g. a merged slash) would drop the Authorization header: the path names nothing.
+            return NotFound()
         cls = _BY_STATUS.get(status)
         if cls is None:
             return _internal(exc)
@@ -163,8 +166,16 @@ def _from_problem(exc) -> AppError:
     return cls()
 
 
+# Body fields whose values must never be echoed back, even in a validation message.
+_SECRET_BODY_FIELDS = {"credentials": "credentials must be a JSON object of at most 100 properties"}
+_ERROR_PATH = re.compile(r" - '([^'.\[]+)[^']*'$")
+
+
 def _validation_message(detail: str) -> str:
-    """Connexion's validation detail, shortened and without echoing huge inputs."""
+    """Connexion's validation detail, shortened and without echoing huge inputs or secrets."""
+    path = _ERROR_PATH.search(detail.strip().split("\n", 1)[0])
+    if path and path.group(1) in _SECRET_BODY_FIELDS:
+        return _SECRET_BODY_FIELDS[path.group(1)]
     # Parameter errors append jsonschema's multi-line dump of the schema; the first line says what is wrong.
     detail = detail.strip().split("\n", 1)[0].strip() or "Request is invalid"
     if len(detail) > 300:

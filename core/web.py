@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.concurrency import run_in_threadpool
 
 from core import metrics
-from core.errors import AppError, MethodNotAllowed, NotFound, PayloadTooLarge, ValidationError, envelope, to_app_error
+from core.errors import AppError, MethodNotAllowed, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationError, envelope, to_app_error
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("integrations.access")
@@ -204,7 +204,8 @@ class InputGuardMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        if _CONTROL.search(path) or "\\" in path:
+        if _CONTROL.search(path) or "\\" in path or "//" in path:
+            # An empty segment (a doubled or an encoded slash) names nothing; Flask would redirect it.
             raise NotFound()
         if path.endswith("/") and len(path) > 1 and not path.startswith(self.ui_prefix):
             raise NotFound("Resource not found (paths have no trailing slash)")
@@ -221,8 +222,12 @@ class InputGuardMiddleware:
         body = await self._read_body(receive)
         if scope["method"] == "POST" and path in self.signed:
             self.signed[path](body, headers)
-        if body and _is_json(headers.get("content-type", "")):
+        content_type = headers.get("content-type", "")
+        if body and not content_type.strip():
+            raise UnsupportedMediaType("Content-Type is required with a request body")
+        if body and _is_json(content_type):
             check_json_body(body)
+        _settle_body_headers(scope, body, content_type)
         delivered = False
 
         async def replay() -> Message:
@@ -248,6 +253,17 @@ class InputGuardMiddleware:
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
+
+
+def _settle_body_headers(scope: Scope, body: bytes, content_type: str) -> None:
+    """Describe the body as read: its exact length (a chunked body has none) and a lowercase media type."""
+    headers = MutableHeaders(scope=scope)
+    if "transfer-encoding" in headers:
+        del headers["transfer-encoding"]
+    headers["content-length"] = str(len(body))
+    if content_type:
+        media, sep, params = content_type.partition(";")
+        headers["content-type"] = media.strip().lower() + sep + params
 
 
 def _is_json(content_type: str) -> bool:

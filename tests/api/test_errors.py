@@ -222,6 +222,41 @@ def test_get_connection_odd_ids_never_500(client, db, suffix):
     assert db.connections.count_documents({}) == 1
 
 
+
+@pytest.mark.parametrize("url", [
+    "/api/v1//unipile/connections", "/api/v1/unipile//connections", "/api//v1/unipile/connections",
+    f"{CONNECTIONS}//abc", "/api/v1/sandbox//complete",
+])
+def test_doubled_slash_not_found_without_redirect(client, db, url):
+    response = client.get(url, headers=auth())
+    assert response.status_code == 404
+    assert "location" not in response.headers
+    assert response.json() == error("NOT_FOUND", "Resource not found")
+
+
+def test_update_connection_status_encoded_slash_in_id_not_found(client, db):
+    made = activated(client)
+    response = client.patch(f"{CONNECTIONS}/{made['id']}%2F/status", headers=auth(), json={"status": "inactive"})
+    assert response.status_code == 404
+    assert response.json() == error("NOT_FOUND", "Resource not found")
+    assert db.connections.find_one({})["status"] == "active"
+
+
+@pytest.mark.parametrize("secret", ["sk_live_TOPSECRET123", ["sk_live_TOPSECRET123"], 12345678987654321])
+def test_create_connection_invalid_credentials_never_echoed(client, db, secret):
+    response = client.post(CONNECTIONS, headers=auth(), json={"platform": "email", "name": "Inbox", "credentials": secret})
+    assert response.status_code == 400
+    assert response.json() == error("VALIDATION_ERROR", "credentials must be a JSON object of at most 100 properties")
+    assert db.connections.count_documents({}) == 0
+
+
+def test_create_connection_too_many_credentials_never_echoed(client, db):
+    credentials = {"apiKey": "sk_live_TOPSECRET123", **{f"k{i}": "v" for i in range(100)}}
+    response = client.post(CONNECTIONS, headers=auth(), json={"platform": "email", "name": "Inbox", "credentials": credentials})
+    assert response.status_code == 400
+    assert response.json() == error("VALIDATION_ERROR", "credentials must be a JSON object of at most 100 properties")
+    assert db.connections.count_documents({}) == 0
+
 # PAYLOAD_TOO_LARGE / UNSUPPORTED_MEDIA_TYPE ------------------------------------------------------
 
 def test_create_connection_body_over_max_body_bytes(make_client, db):
@@ -255,6 +290,50 @@ def test_create_connection_unsupported_media_type(client, db, content_type):
     assert response.json() == error("UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json")
     assert db.connections.count_documents({}) == 0
 
+
+
+@pytest.mark.parametrize("method, url, body", [
+    ("POST", CONNECTIONS, SPEC_CREATE),
+    ("POST", ACTIVATE, SPEC_ACTIVATE),
+])
+def test_body_without_content_type_unsupported_media_type(client, db, method, url, body):
+    response = client.request(method, url, headers=auth(), content=json.dumps(body))
+    assert response.status_code == 415
+    assert response.json() == error("UNSUPPORTED_MEDIA_TYPE", "Content-Type is required with a request body")
+    assert db.connections.count_documents({}) == 0
+    assert db.whatsapp_integrations.count_documents({}) == 0
+
+
+@pytest.mark.parametrize("content_type", ["Application/JSON", "APPLICATION/JSON; charset=UTF-8"])
+def test_create_connection_media_type_case_insensitive(client, db, content_type):
+    response = client.post(CONNECTIONS, headers={**auth(), "Content-Type": content_type}, content=json.dumps(SPEC_CREATE))
+    assert response.status_code == 201
+    assert response.json()["data"]["status"] == "pending"
+    assert db.connections.count_documents({}) == 1
+
+
+def test_create_connection_chunked_body_accepted(client, db):
+    def chunks():
+        yield b'{"platform": "email", '
+        yield b'"name": "Chunked"}'
+
+    raw = client._client.post(CONNECTIONS, headers={**auth(), "Content-Type": "application/json"}, content=chunks())
+    assert raw.status_code == 201
+    assert db.connections.find_one({})["name"] == "Chunked"
+
+
+def test_update_connection_status_chunked_body_accepted(client, db):
+    made = activated(client)
+
+    def chunks():
+        yield b'{"status": '
+        yield b'"inactive"}'
+
+    raw = client._client.patch(f"{CONNECTIONS}/{made['id']}/status", headers={**auth(), "Content-Type": "application/json"},
+                               content=chunks())
+    assert raw.status_code == 200
+    assert raw.json()["data"]["status"] == "inactive"
+    assert db.connections.find_one({})["status"] == "inactive"
 
 def test_update_connection_status_unsupported_media_type(client, db):
     made = activated(client)
