@@ -41,7 +41,7 @@ def create_connection(*, body: dict[str, Any], token_info: dict[str, Any]) -> tu
         raise ValidationError("name must contain at least one non-space character")
     credentials = body.get("credentials")
     limit = services().settings.max_credentials_bytes
-    if credentials is not None and len(json.dumps(credentials, separators=(",", ":")).encode()) > limit:
+    if credentials is not None and len(json.dumps(credentials, separators=(",", ":"), ensure_ascii=False).encode()) > limit:
         raise ValidationError(f"credentials must be at most {limit} bytes as JSON")
     connection, link, created = create_or_reuse_connection(
         services(), caller=caller, platform=body["platform"], name=name, credentials=credentials

@@ -189,3 +189,10 @@ def test_create_connection_bad_name_rejected(client, db, name, message):
 def test_create_connection_name_of_100_characters_accepted(client, db):
     create(client, "whatsapp", "n" * 100)
     assert db.connections.find_one({})["name"] == "n" * 100
+
+
+def test_create_connection_credentials_limit_counts_utf8_bytes(client, db):
+    # 2 bytes per "é" in UTF-8: 5,600 bytes, far below the limit (escaped as \u00e9 it would be 16,800).
+    create(client, "email", "Accents", credentials={"a": "é" * 2800})
+    stored = db.connections.find_one({})
+    assert json.loads(Fernet(TEST_ENCRYPTION_KEY.encode()).decrypt(bytes(stored["credentials"]))) == {"a": "é" * 2800}
