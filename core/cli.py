@@ -8,6 +8,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 import warnings
 from typing import Iterator
 
@@ -48,6 +50,7 @@ def serve(settings: Settings) -> int:
     """Run the API with uvicorn until SIGINT/SIGTERM, with an embedded database if none is configured."""
     import uvicorn
 
+    _stop_with_parent()
     with _database(settings) as settings:
         from app import create_app
 
@@ -62,6 +65,7 @@ def prod(settings: Settings) -> int:
     require_shared_rate_limits(settings)
     from core.production import ProductionServer, metrics_directory
 
+    _stop_with_parent()
     # Before anything imports prometheus_client, so every worker records into the shared directory.
     with metrics_directory(), _database(settings) as settings:
         _print_banner(settings)
@@ -109,6 +113,23 @@ def _print_banner(settings: Settings) -> None:
         file=sys.stderr,
         flush=True,
     )
+
+
+def _stop_with_parent() -> None:
+    """Shut down gracefully (SIGTERM to ourselves) when the launching process goes away.
+
+    A wrapper such as tox may exit on SIGTERM without passing it on; the server would then keep
+    running, orphaned, with its embedded database.
+    """
+    parent, me = os.getppid(), os.getpid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        log.info("the launching process exited; shutting down")
+        os.kill(me, signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _exit_on_signal(signum, frame) -> None:

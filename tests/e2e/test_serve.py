@@ -5,10 +5,13 @@ import json
 import re
 import signal
 import subprocess
+import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import jwt
 import pytest
+import requests
 import yaml
 from bson import ObjectId
 from cryptography.fernet import Fernet
@@ -94,6 +97,35 @@ def test_serve_sigint_stops_embedded_database(live_server):
     assert server.stop(signal.SIGINT) == 0
     assert embedded_database_pids(server.data_dir) == []
 
+
+
+def test_serve_stops_when_its_launcher_dies(live_server):
+    # A wrapper such as tox may exit on SIGTERM without passing it on: the server must not stay orphaned.
+    server = live_server(start=False)
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys, time; subprocess.Popen(sys.argv[1:]); time.sleep(600)",
+         *serve_command()],
+        env=server.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not embedded_database_pids(server.data_dir) or not _answers(server):
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+    finally:
+        launcher.kill()
+        launcher.wait(10)
+    deadline = time.monotonic() + 30
+    while _answers(server) or embedded_database_pids(server.data_dir):
+        assert time.monotonic() < deadline, "server or its database outlived the launcher"
+        time.sleep(0.2)
+
+
+def _answers(server) -> bool:
+    try:
+        return requests.get(server.api + "/openapi.json", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
 
 def test_serve_swagger_ui_and_openapi_json(live_server):
     server = live_server()
