@@ -58,7 +58,10 @@ def create_app(settings: Settings | None = None, providers: Providers | None = N
     database.connect(settings.mongodb_uri, db=settings.mongodb_db, timeout_ms=settings.db_timeout_ms)
     services = Services(
         settings=settings,
-        verifier=TokenVerifier(settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience, leeway=settings.jwt_leeway_seconds),
+        verifier=TokenVerifier(
+            settings.jwt_secret, public_key=settings.jwt_public_key, jwks_url=settings.jwt_jwks_url,
+            issuer=settings.jwt_issuer, audience=settings.jwt_audience, leeway=settings.jwt_leeway_seconds,
+        ),
         providers=providers or build_providers(settings),
     )
     spec = yaml.safe_load((SPEC_DIR / "openapi.yaml").read_text())

@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"integrations-api: {exc}", file=sys.stderr)
         return 2
     if args.command == "token":
+        if settings.asymmetric_tokens:
+            print("integrations-api: tokens are verified with JWT_PUBLIC_KEY or JWT_JWKS_URL; your identity provider issues them", file=sys.stderr)
+            return 2
         if not 0 < args.hours <= 24 * 366:
             parser.error("--hours must be between 0 and 8784")
         print(mint_token(settings.jwt_secret, business_id=args.business, user_id=args.user, role=args.role, hours=args.hours))
@@ -60,7 +63,7 @@ def serve(settings: Settings) -> int:
         settings = dataclasses.replace(settings, mongodb_uri=embedded.uri)
     try:
         app = create_app(settings)
-        if not settings.production:
+        if not settings.production and not settings.asymmetric_tokens:
             demo = mint_token(settings.jwt_secret, business_id=DEMO_BUSINESS, user_id=DEMO_USER, hours=24)
             print(
                 f"\nIntegrations API on http://{settings.host}:{settings.port}/api/v1 "

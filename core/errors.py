@@ -91,6 +91,10 @@ class DatabaseUnavailable(AppError):
     status_code, code, message = 503, "DATABASE_UNAVAILABLE", "The database is unavailable; try again shortly"
 
 
+class AuthUnavailable(AppError):
+    status_code, code, message = 503, "AUTH_UNAVAILABLE", "The token signing keys cannot be fetched; try again shortly"
+
+
 _BY_STATUS = {
     400: ValidationError,
     401: Unauthorized,

@@ -36,6 +36,8 @@ class Settings:
     mongodb_db: str = "integrations"
     db_timeout_ms: int = 2000
     jwt_secret: str = ""
+    jwt_public_key: str | None = None
+    jwt_jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_leeway_seconds: int = 30
@@ -84,6 +86,11 @@ class Settings:
         return self.app_env == "production"
 
     @property
+    def asymmetric_tokens(self) -> bool:
+        """Tokens are verified with a public key or JWKS (HS256 tokens minted here are refused)."""
+        return bool(self.jwt_public_key or self.jwt_jwks_url)
+
+    @property
     def sandbox(self) -> bool:
         return self.providers == "sandbox"
 
@@ -123,6 +130,9 @@ class Settings:
             mongodb_db=get("MONGODB_DB") or "integrations",
             db_timeout_ms=_int(get, "DB_TIMEOUT_MS", 2000, 100, 60000),
             jwt_secret=get("JWT_SECRET") or "",
+            # A PEM in one environment line may carry its line breaks as \n.
+            jwt_public_key=(get("JWT_PUBLIC_KEY") or "").replace("\\n", "\n") or None,
+            jwt_jwks_url=get("JWT_JWKS_URL"),
             jwt_issuer=get("JWT_ISSUER"),
             jwt_audience=get("JWT_AUDIENCE"),
             jwt_leeway_seconds=_int(get, "JWT_LEEWAY_SECONDS", 30, 0, 600),
@@ -154,10 +164,22 @@ class Settings:
             validate_responses=_bool(get, "VALIDATE_RESPONSES", False),
             swagger_ui=_bool(get, "SWAGGER_UI", True),
         )
+        asymmetric = bool(values["jwt_public_key"] or values["jwt_jwks_url"])
+        if values["jwt_public_key"] and values["jwt_jwks_url"]:
+            raise SettingsError("set JWT_PUBLIC_KEY or JWT_JWKS_URL, not both")
+        if values["jwt_public_key"]:
+            from core.auth import public_key_algorithm
+
+            try:
+                public_key_algorithm(values["jwt_public_key"])
+            except (ValueError, TypeError) as exc:
+                raise SettingsError(f"JWT_PUBLIC_KEY must be a PEM public key: {exc}") from None
+        if values["jwt_jwks_url"] and not values["jwt_jwks_url"].startswith(("https://", "http://")):
+            raise SettingsError("JWT_JWKS_URL must be an http(s) URL")
         if app_env == "production":
             missing = [name for name, ok in (
                 ("MONGODB_URI", values["mongodb_uri"]),
-                ("JWT_SECRET", values["jwt_secret"]),
+                ("JWT_SECRET", values["jwt_secret"] or asymmetric),
                 ("ENCRYPTION_KEYS", values["encryption_keys"]),
                 ("UNIPILE_DSN", providers == "live" and unipile_dsn),
                 ("UNIPILE_API_KEY", providers == "live" and values["unipile_api_key"]),
@@ -178,7 +200,7 @@ class Settings:
                 Fernet(key.encode())
             except Exception:
                 raise SettingsError("ENCRYPTION_KEYS must be comma-separated Fernet keys (32 url-safe base64 bytes)") from None
-        if len(values["jwt_secret"]) < 32:
+        if len(values["jwt_secret"]) < 32 and not (asymmetric and not values["jwt_secret"]):
             raise SettingsError("JWT_SECRET must be at least 32 characters")
         settings = cls(**values)
         if providers == "live" and settings.missing_unipile():

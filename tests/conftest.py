@@ -118,3 +118,14 @@ def live_client(make_client, fake_unipile) -> ContractClient:
         PROVIDERS="live", UNIPILE_DSN=fake_unipile.url, UNIPILE_API_KEY=API_KEY,
         UNIPILE_WEBHOOK_SECRET=UNIPILE_WEBHOOK_SECRET, UNIPILE_READ_TIMEOUT_MS=500, WHATSAPP_MODE="qr",
     )
+
+
+@pytest.fixture
+def jwks_server():
+    """A JWKS endpoint on loopback, with no keys until a test publishes some."""
+    from tests.support.jwks import JwksServer
+
+    server = JwksServer().start()
+    yield server
+    server.stop()
+
