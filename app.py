@@ -20,7 +20,7 @@ from core.auth import TokenVerifier
 from core.crypto import SecretBox
 from core.errors import AppError
 from core.logs import configure_logging
-from core.ratelimit import build_limiter
+from core.ratelimit import ClientIpLimitMiddleware, build_limiter
 from core.services import Services
 from core.settings import Settings
 from core.web import InputGuardMiddleware, LastResortMiddleware, RequestContextMiddleware, RouteTable, make_error_handler
@@ -71,7 +71,9 @@ def create_app(settings: Settings | None = None, providers: Providers | None = N
     middlewares[0] = LastResortMiddleware
     at = middlewares.index(ExceptionMiddleware)
     middlewares.insert(at, functools.partial(RequestContextMiddleware, services=services))
-    middlewares.insert(at + 2, functools.partial(InputGuardMiddleware, max_body_bytes=settings.max_body_bytes, ui_prefix=BASE_PATH + "/ui/"))
+    # Outside the exception middleware, so it sees the final status of every failure (401, 400, 413 ...).
+    middlewares.insert(at + 1, functools.partial(ClientIpLimitMiddleware, settings=settings))
+    middlewares.insert(at + 3, functools.partial(InputGuardMiddleware, max_body_bytes=settings.max_body_bytes, ui_prefix=BASE_PATH + "/ui/"))
 
     app = FlaskApp(
         __name__,

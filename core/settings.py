@@ -62,6 +62,7 @@ class Settings:
     ratelimit_default: str = "600/minute"
     ratelimit_write: str = "120/minute"
     ratelimit_create: str = "30/minute"
+    ratelimit_ip_failures: str = "120/minute"
     trusted_proxy_hops: int = 0
     max_body_bytes: int = 1_048_576
     max_credentials_bytes: int = 16_384
@@ -157,6 +158,7 @@ class Settings:
             ratelimit_default=get("RATELIMIT_DEFAULT") or "600/minute",
             ratelimit_write=get("RATELIMIT_WRITE") or "120/minute",
             ratelimit_create=get("RATELIMIT_CREATE") or "30/minute",
+            ratelimit_ip_failures=get("RATELIMIT_IP_FAILURES") or "120/minute",
             trusted_proxy_hops=_int(get, "TRUSTED_PROXY_HOPS", 0, 0, 10),
             max_body_bytes=_int(get, "MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
             web_concurrency=_int(get, "WEB_CONCURRENCY", 1, 1, 64),
@@ -164,6 +166,13 @@ class Settings:
             validate_responses=_bool(get, "VALIDATE_RESPONSES", False),
             swagger_ui=_bool(get, "SWAGGER_UI", True),
         )
+        for name in ("RATELIMIT_DEFAULT", "RATELIMIT_WRITE", "RATELIMIT_CREATE", "RATELIMIT_IP_FAILURES"):
+            _limit(name, values[name.lower()])
+        if values["web_concurrency"] > 1 and values["ratelimit_storage_uri"].startswith("memory://"):
+            raise SettingsError(
+                f"WEB_CONCURRENCY={values['web_concurrency']} with memory:// rate-limit storage would give every worker "
+                "its own counters (each limit multiplied by the workers): set RATELIMIT_STORAGE_URI=redis://..."
+            )
         asymmetric = bool(values["jwt_public_key"] or values["jwt_jwks_url"])
         if values["jwt_public_key"] and values["jwt_jwks_url"]:
             raise SettingsError("set JWT_PUBLIC_KEY or JWT_JWKS_URL, not both")
@@ -219,6 +228,15 @@ def _int(get, name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low} and {high}")
     return value
+
+
+def _limit(name: str, value: str) -> None:
+    from limits import parse
+
+    try:
+        parse(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a rate such as 100/minute") from None
 
 
 def _bool(get, name: str, default: bool) -> bool:

@@ -12,7 +12,8 @@ from tests.conftest import auth
 MAX_EXAMPLES = 100
 MAX_EXAMPLES_SERVED = 40
 # Limits raised through settings, as a deployment would for a load test; the code paths stay the same.
-FUZZ_LIMITS = {"RATELIMIT_DEFAULT": "1000000/minute", "RATELIMIT_WRITE": "1000000/minute", "RATELIMIT_CREATE": "1000000/minute"}
+FUZZ_LIMITS = {"RATELIMIT_DEFAULT": "1000000/minute", "RATELIMIT_WRITE": "1000000/minute", "RATELIMIT_CREATE": "1000000/minute",
+               "RATELIMIT_IP_FAILURES": "1000000/minute"}
 STATEFUL_SCENARIOS = 20
 STATEFUL_STEPS = 6
 COLLECTIONS = ("connections", "whatsapp_integrations", "auth_attempts")
