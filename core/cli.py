@@ -1,4 +1,4 @@
-"""Command line: `integrations-api serve` runs the API, `integrations-api token` mints a bearer token."""
+"""Command line: `serve` runs the API, `token` mints a bearer token, `rotate-keys` re-encrypts stored secrets."""
 from __future__ import annotations
 
 import argparse
@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="integrations-api", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the API (embedded database when MONGODB_URI is unset)")
+    commands.add_parser("rotate-keys", help="re-encrypt every stored secret with the newest ENCRYPTION_KEYS key and print counts")
     token = commands.add_parser("token", help="print a bearer token for a business and user")
     token.add_argument("--business", required=True, help="businessId claim")
     token.add_argument("--user", required=True, help="sub claim (user id)")
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"integrations-api: {exc}", file=sys.stderr)
         return 2
+    if args.command == "rotate-keys":
+        return rotate_keys(settings)
     if args.command == "token":
         if settings.asymmetric_tokens:
             print("integrations-api: tokens are verified with JWT_PUBLIC_KEY or JWT_JWKS_URL; your identity provider issues them", file=sys.stderr)
@@ -78,6 +81,41 @@ def serve(settings: Settings) -> int:
         if embedded is not None:
             embedded.stop()
             log.info("embedded database stopped")
+    return 0
+
+
+def rotate_keys(settings: Settings) -> int:
+    """Re-encrypt stored secrets with the newest key; print counts per field (never a secret)."""
+    from pymongo.errors import PyMongoError
+
+    from core import database
+    from core.database import EmbeddedMongo
+    from core.logs import configure_logging
+    from models.rotation import rotate_all
+
+    configure_logging(settings.log_level)
+    embedded, uri = None, settings.mongodb_uri
+    if uri is None:
+        embedded = EmbeddedMongo(settings.data_dir)
+        if embedded.running_pid() is not None:
+            # Starting a second server on the same file would stop the running one under `serve`.
+            print("integrations-api: the embedded database is in use by a running server; stop it first", file=sys.stderr)
+            return 2
+        uri = embedded.start().uri
+    try:
+        database.connect(uri, db=settings.mongodb_db, timeout_ms=settings.db_timeout_ms)
+        counts = rotate_all(settings.encryption_keys)
+    except PyMongoError as exc:
+        print(f"integrations-api: the database is unavailable ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    for count in counts:
+        print(count)
+    lost = sum(count.undecryptable for count in counts)
+    if lost:
+        print(f"{lost} record(s) could not be decrypted with any key: marked status error, to be reconnected")
     return 0
 
 
