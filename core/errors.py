@@ -132,7 +132,8 @@ def to_app_error(exc: BaseException) -> AppError:
         return cls(headers=dict(getattr(exc, "headers", None) or {}))
     if isinstance(exc, (ConnectionFailure, ServerSelectionTimeoutError, ExecutionTimeout)):
         log.warning("database unavailable: %s", type(exc).__name__)
-        return DatabaseUnavailable()
+        # A restarted server fails the first request on each pooled connection once; a retry succeeds.
+        return DatabaseUnavailable(headers={"Retry-After": "1"})
     return _internal(exc)
 
 
