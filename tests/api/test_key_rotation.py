@@ -10,6 +10,7 @@ import pytest
 from bson import ObjectId
 from cryptography.fernet import Fernet, InvalidToken
 
+from core.database import EmbeddedMongo
 from models import Connection
 from models.lifecycle import mark_whatsapp_active
 from tests.conftest import TEST_DB, TEST_ENCRYPTION_KEY, TEST_JWT_SECRET, auth
@@ -89,3 +90,31 @@ def test_get_connection_undecryptable_after_rotation_needs_reconnect(mongo_serve
     listed = client.get(CONNECTIONS, headers=auth())
     assert listed.status_code == 200
     assert "credentials" not in listed.text and "gAAAAA" not in listed.text
+
+
+def run_embedded(data_dir: Path) -> subprocess.CompletedProcess:
+    """rotate-keys without MONGODB_URI: it opens the embedded database in DATA_DIR itself."""
+    script = Path(sys.executable).with_name("integrations-api")
+    env = {"PATH": "/usr/bin:/bin", "APP_ENV": "development", "DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING"}
+    return subprocess.run([str(script), "rotate-keys"], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_rotate_keys_embedded_database_started_and_stopped(tmp_path):
+    result = run_embedded(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "connections.credentials: rotated 0, already current 0, undecryptable 0",
+        "whatsapp_integrations.accessToken: rotated 0, already current 0, undecryptable 0",
+    ]
+    assert EmbeddedMongo(tmp_path).running_pid() is None
+
+
+def test_rotate_keys_embedded_database_in_use_refused(tmp_path):
+    running = EmbeddedMongo(tmp_path).start()
+    try:
+        result = run_embedded(tmp_path)
+        assert result.returncode == 2
+        assert result.stderr == "integrations-api: the embedded database is in use by a running server; stop it first\n"
+        assert running.process.poll() is None
+    finally:
+        running.stop()
