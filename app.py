@@ -20,7 +20,7 @@ from core.auth import TokenVerifier
 from core.crypto import SecretBox
 from core.errors import AppError
 from core.logs import configure_logging
-from core.ratelimit import build_limiter
+from core.ratelimit import ClientIpLimitMiddleware, build_limiter
 from core.services import Services
 from core.settings import Settings
 from core.web import InputGuardMiddleware, LastResortMiddleware, MetricsEndpoint, RequestContextMiddleware, RouteTable, make_error_handler
@@ -62,7 +62,10 @@ def create_app(settings: Settings | None = None, providers: Providers | None = N
     database.connect(settings.mongodb_uri, db=settings.mongodb_db, timeout_ms=settings.db_timeout_ms)
     services = Services(
         settings=settings,
-        verifier=TokenVerifier(settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience, leeway=settings.jwt_leeway_seconds),
+        verifier=TokenVerifier(
+            settings.jwt_secret, public_key=settings.jwt_public_key, jwks_url=settings.jwt_jwks_url,
+            issuer=settings.jwt_issuer, audience=settings.jwt_audience, leeway=settings.jwt_leeway_seconds,
+        ),
         providers=measured(providers or build_providers(settings)),
     )
     spec = yaml.safe_load((SPEC_DIR / "openapi.yaml").read_text())
@@ -73,8 +76,10 @@ def create_app(settings: Settings | None = None, providers: Providers | None = N
     middlewares.insert(1, functools.partial(MetricsEndpoint, enabled=settings.metrics_enabled))
     at = middlewares.index(ExceptionMiddleware)
     middlewares.insert(at, functools.partial(RequestContextMiddleware, services=services))
+    # Outside the exception middleware, so it sees the final status of every failure (401, 400, 413 ...).
+    middlewares.insert(at + 1, functools.partial(ClientIpLimitMiddleware, settings=settings))
     signed = {BASE_PATH + "/whatsapp/webhook": lambda body, headers: check_signature(settings.meta_app_secret, body, headers.get("x-hub-signature-256"))}
-    middlewares.insert(at + 2, functools.partial(
+    middlewares.insert(at + 3, functools.partial(
         InputGuardMiddleware, max_body_bytes=settings.max_body_bytes, ui_prefix=BASE_PATH + "/ui/", signed=signed,
     ))
 

@@ -6,12 +6,27 @@ import time
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from core.errors import Forbidden, InvalidToken, TokenExpired
+from core.errors import AuthUnavailable, Forbidden, InvalidToken, TokenExpired
 
 ROLES = ("owner", "admin", "member")
 WRITE_ROLES = ("owner", "admin")
 ALGORITHM = "HS256"
+ASYMMETRIC_ALGORITHMS = ("RS256", "ES256")
+JWKS_TIMEOUT_SECONDS = 5
+JWKS_LIFESPAN_SECONDS = 300
+
+
+def public_key_algorithm(pem: str) -> str:
+    """The one algorithm a PEM public key verifies: RS256 for RSA, ES256 for EC P-256 (ValueError otherwise)."""
+    key = load_pem_public_key(pem.encode())
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size >= 2048:
+        return "RS256"
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        return "ES256"
+    raise ValueError("the public key must be RSA (2048 bits or more) or EC P-256")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,25 +44,52 @@ class Caller:
 
 
 class TokenVerifier:
-    """Verifies HS256 bearer tokens against the configured secret and claim checks."""
+    """Verifies bearer tokens: HS256 with the secret, or RS256/ES256 with a public key or a JWKS URL.
 
-    def __init__(self, secret: str, *, issuer: str | None = None, audience: str | None = None, leeway: int = 30) -> None:
+    With a public key or JWKS URL configured only those algorithms are accepted, so an HS256
+    token "signed" with the public key (algorithm confusion) is never even tried.
+    """
+
+    def __init__(self, secret: str, *, public_key: str | None = None, jwks_url: str | None = None,
+                 issuer: str | None = None, audience: str | None = None, leeway: int = 30,
+                 jwks_cooldown: float = 30.0) -> None:
         self._secret = secret
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway
+        self._public_key = None
+        self._jwks: jwt.PyJWKClient | None = None
+        if public_key:
+            self._algorithms: tuple[str, ...] = (public_key_algorithm(public_key),)
+            self._public_key = load_pem_public_key(public_key.encode())
+        elif jwks_url:
+            self._algorithms = ASYMMETRIC_ALGORITHMS
+            # Cached key set, refetched on an unknown kid at most once per cooldown, so tokens
+            # with made-up kids cannot turn into a flood of requests to the identity provider.
+            self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=JWKS_LIFESPAN_SECONDS,
+                                         timeout=JWKS_TIMEOUT_SECONDS, cooldown_duration=jwks_cooldown)
+        else:
+            self._algorithms = (ALGORITHM,)
 
     def __repr__(self) -> str:
         return "TokenVerifier(***)"
+
+    @property
+    def accepts_hs256(self) -> bool:
+        """Whether tokens minted with the shared secret are accepted."""
+        return self._algorithms == (ALGORITHM,)
 
     def verify(self, token: str) -> dict[str, Any]:
         """Return the token's claims as connexion token_info, or raise a 401 error."""
         required = ["exp", "sub"] + (["iss"] if self._issuer else []) + (["aud"] if self._audience else [])
         try:
+            algorithm = jwt.get_unverified_header(token).get("alg")
+            if algorithm not in self._algorithms:
+                raise InvalidToken()
             claims = jwt.decode(
                 token,
-                self._secret,
-                algorithms=[ALGORITHM],
+                self._key_for(token),
+                algorithms=[algorithm],
                 issuer=self._issuer,
                 audience=self._audience,
                 leeway=self._leeway,
@@ -55,7 +97,9 @@ class TokenVerifier:
             )
         except jwt.ExpiredSignatureError:
             raise TokenExpired() from None
-        except (jwt.InvalidTokenError, ValueError, TypeError):
+        except jwt.PyJWKClientConnectionError as exc:
+            raise AuthUnavailable() from exc
+        except (jwt.PyJWTError, ValueError, TypeError):
             raise InvalidToken() from None
         sub, business, role = claims.get("sub"), claims.get("businessId"), claims.get("role", "owner")
         for value in (sub, business):
@@ -64,6 +108,11 @@ class TokenVerifier:
         if role not in ROLES:
             raise InvalidToken("Token role must be owner, admin or member")
         return {"sub": sub, "businessId": business, "role": role}
+
+    def _key_for(self, token: str) -> Any:
+        if self._jwks is not None:
+            return self._jwks.get_signing_key_from_jwt(token).key
+        return self._public_key or self._secret
 
 
 def mint_token(secret: str, *, business_id: str, user_id: str, role: str | None = None, hours: float = 24.0) -> str:

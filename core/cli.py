@@ -1,4 +1,5 @@
-"""Command line: `integrations-api serve` runs the API, `prod` runs it under gunicorn, `token` mints a bearer token."""
+"""Command line: `serve` runs the API, `prod` runs it under gunicorn, `token` mints a bearer token,
+`rotate-keys` re-encrypts stored secrets."""
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,7 @@ import warnings
 from typing import Iterator
 
 from core.auth import ROLES, mint_token
-from core.settings import Settings, SettingsError, require_shared_rate_limits
+from core.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the API (embedded database when MONGODB_URI is unset)")
     commands.add_parser("prod", help="run the API under gunicorn with WEB_CONCURRENCY workers")
+    commands.add_parser("rotate-keys", help="re-encrypt every stored secret with the newest ENCRYPTION_KEYS key and print counts")
     token = commands.add_parser("token", help="print a bearer token for a business and user")
     token.add_argument("--business", required=True, help="businessId claim")
     token.add_argument("--user", required=True, help="sub claim (user id)")
@@ -35,7 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
+        if args.command == "rotate-keys":
+            return rotate_keys(settings)
         if args.command == "token":
+            if settings.asymmetric_tokens:
+                print("integrations-api: tokens are verified with JWT_PUBLIC_KEY or JWT_JWKS_URL; your identity provider issues them",
+                      file=sys.stderr)
+                return 2
             if not 0 < args.hours <= 24 * 366:
                 parser.error("--hours must be between 0 and 8784")
             print(mint_token(settings.jwt_secret, business_id=args.business, user_id=args.user, role=args.role, hours=args.hours))
@@ -62,7 +70,6 @@ def serve(settings: Settings) -> int:
 
 def prod(settings: Settings) -> int:
     """Run the API under gunicorn with WEB_CONCURRENCY uvicorn workers until SIGTERM (graceful) or SIGINT."""
-    require_shared_rate_limits(settings)
     from core.production import ProductionServer, metrics_directory
 
     _stop_with_parent()
@@ -102,7 +109,7 @@ def _database(settings: Settings) -> Iterator[Settings]:
 
 def _print_banner(settings: Settings) -> None:
     """Where the API listens and, outside production, a token for the spec's test ids."""
-    if settings.production:
+    if settings.production or settings.asymmetric_tokens:
         return
     demo = mint_token(settings.jwt_secret, business_id=DEMO_BUSINESS, user_id=DEMO_USER, hours=24)
     print(
@@ -130,6 +137,41 @@ def _stop_with_parent() -> None:
         os.kill(me, signal.SIGTERM)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def rotate_keys(settings: Settings) -> int:
+    """Re-encrypt stored secrets with the newest key; print counts per field (never a secret)."""
+    from pymongo.errors import PyMongoError
+
+    from core import database
+    from core.database import EmbeddedMongo
+    from core.logs import configure_logging
+    from models.rotation import rotate_all
+
+    configure_logging(settings.log_level)
+    embedded, uri = None, settings.mongodb_uri
+    if uri is None:
+        embedded = EmbeddedMongo(settings.data_dir)
+        if embedded.running_pid() is not None:
+            # Starting a second server on the same file would stop the running one under `serve`.
+            print("integrations-api: the embedded database is in use by a running server; stop it first", file=sys.stderr)
+            return 2
+        uri = embedded.start().uri
+    try:
+        database.connect(uri, db=settings.mongodb_db, timeout_ms=settings.db_timeout_ms)
+        counts = rotate_all(settings.encryption_keys)
+    except PyMongoError as exc:
+        print(f"integrations-api: the database is unavailable ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    for count in counts:
+        print(count)
+    lost = sum(count.undecryptable for count in counts)
+    if lost:
+        print(f"{lost} record(s) could not be decrypted with any key: marked status error, to be reconnected")
+    return 0
 
 
 def _exit_on_signal(signum, frame) -> None:

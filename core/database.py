@@ -76,7 +76,7 @@ class EmbeddedMongo:
         """Start the server and wait until it accepts connections."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         stem = self.db_path.stem
-        self._stop_stale(self.data_dir / f"{stem}.pid")
+        self._stop_stale()
         command = [
             sys.executable, "-c", "import sys; from nx_27017.nx_27017 import main; sys.exit(main())",
             "--host", "127.0.0.1", "--port", str(self.port),
@@ -104,14 +104,19 @@ class EmbeddedMongo:
         self.stop()
         raise RuntimeError("the embedded database did not start in time")
 
-    def _stop_stale(self, pid_file: Path) -> None:
-        """A server left running on our file by a killed parent would share it with the new one: stop it."""
+    def running_pid(self) -> int | None:
+        """The pid of a server already running on this database file, if any."""
         try:
-            pid = int(pid_file.read_text().strip())
+            pid = int((self.data_dir / f"{self.db_path.stem}.pid").read_text().strip())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except (OSError, ValueError):
-            return
-        if "nx_27017" in cmdline and str(self.db_path) in cmdline:
+            return None
+        return pid if "nx_27017" in cmdline and str(self.db_path) in cmdline else None
+
+    def _stop_stale(self) -> None:
+        """A server left running on our file by a killed parent would share it with the new one: stop it."""
+        pid = self.running_pid()
+        if pid is not None:
             log.warning("stopping a leftover embedded database (pid %s) on %s", pid, self.db_path)
             try:
                 os.kill(pid, signal.SIGTERM)

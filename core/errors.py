@@ -91,6 +91,10 @@ class DatabaseUnavailable(AppError):
     status_code, code, message = 503, "DATABASE_UNAVAILABLE", "The database is unavailable; try again shortly"
 
 
+class AuthUnavailable(AppError):
+    status_code, code, message = 503, "AUTH_UNAVAILABLE", "The token signing keys cannot be fetched; try again shortly"
+
+
 _BY_STATUS = {
     400: ValidationError,
     401: Unauthorized,
@@ -136,7 +140,8 @@ def to_app_error(exc: BaseException) -> AppError:
         metrics.count_database_error(exc)
     if isinstance(exc, (ConnectionFailure, ServerSelectionTimeoutError, ExecutionTimeout)):
         log.warning("database unavailable: %s", type(exc).__name__)
-        return DatabaseUnavailable()
+        # A restarted server fails the first request on each pooled connection once; a retry succeeds.
+        return DatabaseUnavailable(headers={"Retry-After": "1"})
     return _internal(exc)
 
 

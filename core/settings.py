@@ -36,6 +36,8 @@ class Settings:
     mongodb_db: str = "integrations"
     db_timeout_ms: int = 2000
     jwt_secret: str = ""
+    jwt_public_key: str | None = None
+    jwt_jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_leeway_seconds: int = 30
@@ -63,6 +65,7 @@ class Settings:
     ratelimit_default: str = "600/minute"
     ratelimit_write: str = "120/minute"
     ratelimit_create: str = "30/minute"
+    ratelimit_ip_failures: str = "120/minute"
     trusted_proxy_hops: int = 0
     max_body_bytes: int = 1_048_576
     max_credentials_bytes: int = 16_384
@@ -86,6 +89,11 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.app_env == "production"
+
+    @property
+    def asymmetric_tokens(self) -> bool:
+        """Tokens are verified with a public key or JWKS (HS256 tokens minted here are refused)."""
+        return bool(self.jwt_public_key or self.jwt_jwks_url)
 
     @property
     def sandbox(self) -> bool:
@@ -136,6 +144,9 @@ class Settings:
             mongodb_db=get("MONGODB_DB") or "integrations",
             db_timeout_ms=_int(get, "DB_TIMEOUT_MS", 2000, 100, 60000),
             jwt_secret=get("JWT_SECRET") or "",
+            # A PEM in one environment line may carry its line breaks as \n.
+            jwt_public_key=(get("JWT_PUBLIC_KEY") or "").replace("\\n", "\n") or None,
+            jwt_jwks_url=get("JWT_JWKS_URL"),
             jwt_issuer=get("JWT_ISSUER"),
             jwt_audience=get("JWT_AUDIENCE"),
             jwt_leeway_seconds=_int(get, "JWT_LEEWAY_SECONDS", 30, 0, 600),
@@ -163,6 +174,7 @@ class Settings:
             ratelimit_default=get("RATELIMIT_DEFAULT") or "600/minute",
             ratelimit_write=get("RATELIMIT_WRITE") or "120/minute",
             ratelimit_create=get("RATELIMIT_CREATE") or "30/minute",
+            ratelimit_ip_failures=get("RATELIMIT_IP_FAILURES") or "120/minute",
             trusted_proxy_hops=_int(get, "TRUSTED_PROXY_HOPS", 0, 0, 10),
             max_body_bytes=_int(get, "MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
             web_concurrency=_int(get, "WEB_CONCURRENCY", 1, 1, 64),
@@ -171,10 +183,29 @@ class Settings:
             swagger_ui=_bool(get, "SWAGGER_UI", True),
             metrics_enabled=_bool(get, "METRICS_ENABLED", True),
         )
+        for name in ("RATELIMIT_DEFAULT", "RATELIMIT_WRITE", "RATELIMIT_CREATE", "RATELIMIT_IP_FAILURES"):
+            _limit(name, values[name.lower()])
+        if values["web_concurrency"] > 1 and values["ratelimit_storage_uri"].startswith("memory://"):
+            raise SettingsError(
+                f"WEB_CONCURRENCY={values['web_concurrency']} needs a shared RATELIMIT_STORAGE_URI (e.g. redis://host:6379/0): "
+                "with memory:// each worker counts on its own and every limit is multiplied by the number of workers"
+            )
+        asymmetric = bool(values["jwt_public_key"] or values["jwt_jwks_url"])
+        if values["jwt_public_key"] and values["jwt_jwks_url"]:
+            raise SettingsError("set JWT_PUBLIC_KEY or JWT_JWKS_URL, not both")
+        if values["jwt_public_key"]:
+            from core.auth import public_key_algorithm
+
+            try:
+                public_key_algorithm(values["jwt_public_key"])
+            except (ValueError, TypeError) as exc:
+                raise SettingsError(f"JWT_PUBLIC_KEY must be a PEM public key: {exc}") from None
+        if values["jwt_jwks_url"] and not values["jwt_jwks_url"].startswith(("https://", "http://")):
+            raise SettingsError("JWT_JWKS_URL must be an http(s) URL")
         if app_env == "production":
             missing = [name for name, ok in (
                 ("MONGODB_URI", values["mongodb_uri"]),
-                ("JWT_SECRET", values["jwt_secret"]),
+                ("JWT_SECRET", values["jwt_secret"] or asymmetric),
                 ("ENCRYPTION_KEYS", values["encryption_keys"]),
                 ("UNIPILE_DSN", providers == "live" and unipile_dsn),
                 ("UNIPILE_API_KEY", providers == "live" and values["unipile_api_key"]),
@@ -196,22 +227,13 @@ class Settings:
                 Fernet(key.encode())
             except Exception:
                 raise SettingsError("ENCRYPTION_KEYS must be comma-separated Fernet keys (32 url-safe base64 bytes)") from None
-        if len(values["jwt_secret"]) < 32:
+        if len(values["jwt_secret"]) < 32 and not (asymmetric and not values["jwt_secret"]):
             raise SettingsError("JWT_SECRET must be at least 32 characters")
         settings = cls(**values)
         missing_live = settings.missing_unipile() + settings.missing_meta() if providers == "live" else []
         if missing_live:
             raise SettingsError("PROVIDERS=live needs " + ", ".join(missing_live))
         return settings
-
-
-def require_shared_rate_limits(settings: Settings) -> None:
-    """Refuse several workers with per-process rate-limit counters, which would multiply every limit."""
-    if settings.web_concurrency > 1 and settings.ratelimit_storage_uri.startswith("memory://"):
-        raise SettingsError(
-            f"WEB_CONCURRENCY={settings.web_concurrency} needs a shared RATELIMIT_STORAGE_URI (e.g. redis://host:6379/0): "
-            "with memory:// each worker counts on its own and every limit is multiplied by the number of workers"
-        )
 
 
 def _int(get, name: str, default: int, low: int, high: int) -> int:
@@ -225,6 +247,15 @@ def _int(get, name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low} and {high}")
     return value
+
+
+def _limit(name: str, value: str) -> None:
+    from limits import parse
+
+    try:
+        parse(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a rate such as 100/minute") from None
 
 
 def _bool(get, name: str, default: bool) -> bool:

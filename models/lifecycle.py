@@ -5,14 +5,16 @@ move records through these functions, so a flow behaves the same whoever complet
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets as token_source
+import time
 from typing import Any
 
 import mongoengine as me
 
 from core.auth import Caller
-from core.errors import ConnectionExists, ConnectionNotFound, ConnectionNotReady, ProviderError, ProviderUnavailable
+from core.errors import ConnectionExists, ConnectionInProgress, ConnectionNotFound, ConnectionNotReady, ProviderError, ProviderUnavailable
 from core.services import Services
 from core.settings import QR_PLATFORMS
 from models.auth_attempt import AuthAttempt
@@ -23,13 +25,25 @@ from providers.base import PLACEHOLDER_PREFIX, LinkStart
 
 log = logging.getLogger(__name__)
 
+# How long past the provider timeout a pending QR connection may wait for its creator's account.
+LINK_GRACE = dt.timedelta(seconds=5)
+
 
 def create_or_reuse_connection(
     services: Services, *, caller: Caller, platform: str, name: str, credentials: dict[str, Any] | None
 ) -> tuple[Connection, LinkStart, bool]:
     """Insert a pending connection (or take the pending twin) and start linking it at the provider."""
-    connection, created = _claim_slot(caller, platform, name, credentials)
     flow = "qr" if platform in QR_PLATFORMS else "oauth"
+    for _ in range(3):
+        connection, created = _claim_slot(caller, platform, name, credentials)
+        if created or flow == "oauth" or not services.providers.connections.is_placeholder(connection.connectionId):
+            break
+        # A QR account is created when linking starts: only one request may create it.
+        connection = _await_account(services, connection)
+        if connection is not None:
+            break
+    else:
+        raise ConnectionInProgress()
     reference = AuthAttempt.start(
         purpose="connection", flow=flow, business_id=caller.business_id,
         target_id=str(connection.id), ttl_seconds=services.settings.auth_link_ttl_seconds,
@@ -49,6 +63,35 @@ def create_or_reuse_connection(
         connection.save()
     log.info("connection %s %s (%s, %s)", connection.id, "created" if created else "link refreshed", platform, flow)
     return connection, link, created
+
+
+def _await_account(services: Services, twin: Connection) -> Connection | None:
+    """Wait for the request that created this pending twin to record its provider account.
+
+    Returns the twin once it has an account (or this request now owns creating one), None when
+    the creator failed and removed it. A creator silent for longer than the provider timeout is
+    presumed dead: the placeholder is swapped atomically, so exactly one waiter takes over.
+    """
+    lease = dt.timedelta(milliseconds=services.settings.unipile_read_timeout_ms) + LINK_GRACE
+    deadline = time.monotonic() + lease.total_seconds()
+    while True:
+        current = Connection.objects(__raw__={"_id": twin.id}).first()
+        if current is None:
+            return None
+        if current.status != "pending":
+            raise ConnectionExists(f"A {current.platform} connection named '{current.name}' already exists")
+        if not services.providers.connections.is_placeholder(current.connectionId):
+            return current
+        if utcnow() - current.updatedAt > lease:
+            placeholder = PLACEHOLDER_PREFIX + token_source.token_hex(12)
+            taken = Connection.objects(__raw__={"_id": current.id, "connectionId": current.connectionId}).modify(
+                new=True, set__connectionId=placeholder, set__updatedAt=utcnow())
+            if taken is not None:
+                return taken
+            continue
+        if time.monotonic() > deadline:
+            raise ConnectionInProgress()
+        time.sleep(0.05)
 
 
 def _claim_slot(caller: Caller, platform: str, name: str, credentials: dict[str, Any] | None) -> tuple[Connection, bool]:

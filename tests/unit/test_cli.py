@@ -12,7 +12,7 @@ from tests.conftest import TEST_JWT_SECRET
 
 @pytest.fixture
 def env(monkeypatch, tmp_path):
-    for name in ("APP_ENV", "JWT_SECRET", "ENCRYPTION_KEYS", "MONGODB_URI", "PROVIDERS", "UNIPILE_DSN"):
+    for name in ("APP_ENV", "JWT_SECRET", "JWT_PUBLIC_KEY", "JWT_JWKS_URL", "ENCRYPTION_KEYS", "MONGODB_URI", "PROVIDERS", "UNIPILE_DSN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
     return monkeypatch
@@ -60,3 +60,14 @@ def test_token_command_bad_settings_exit_2(env, capsys):
     assert main(["token", "--business", "B", "--user", "U"]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "APP_ENV=production refuses to start" in captured.err
+
+
+def test_token_command_refused_with_asymmetric_tokens(env, capsys):
+    from tests.support.jwks import RSA_KEY, public_pem
+
+    env.setenv("JWT_PUBLIC_KEY", public_pem(RSA_KEY))
+    assert main(["token", "--business", "B", "--user", "U"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == ("integrations-api: tokens are verified with JWT_PUBLIC_KEY or JWT_JWKS_URL; "
+                            "your identity provider issues them\n")

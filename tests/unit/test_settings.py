@@ -6,7 +6,7 @@ import stat
 import pytest
 from cryptography.fernet import Fernet
 
-from core.settings import Settings, SettingsError, require_shared_rate_limits
+from core.settings import Settings, SettingsError
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_JWT_SECRET
 
 PRODUCTION = {
@@ -118,10 +118,30 @@ def test_settings_frozen(tmp_path):
 @pytest.mark.parametrize("workers, storage", [("1", ""), ("1", "memory://"), ("4", "redis://cache.internal:6379/0")])
 def test_settings_shared_rate_limits_accepted(tmp_path, workers, storage):
     settings = Settings.from_env({"DATA_DIR": str(tmp_path), "WEB_CONCURRENCY": workers, "RATELIMIT_STORAGE_URI": storage})
-    require_shared_rate_limits(settings)
+    assert settings.web_concurrency == int(workers)
 
 
 def test_settings_shared_rate_limits_refuse_memory_with_several_workers(tmp_path):
-    settings = Settings.from_env({"DATA_DIR": str(tmp_path), "WEB_CONCURRENCY": "3"})
     with pytest.raises(SettingsError, match=r"^WEB_CONCURRENCY=3 needs a shared RATELIMIT_STORAGE_URI \(e\.g\. redis://"):
-        require_shared_rate_limits(settings)
+        Settings.from_env({"DATA_DIR": str(tmp_path), "WEB_CONCURRENCY": "3"})
+
+
+def test_settings_production_public_key_without_secret_accepted(tmp_path):
+    from tests.support.jwks import RSA_KEY, public_pem
+
+    env = {k: v for k, v in PRODUCTION.items() if k != "JWT_SECRET"}
+    # One environment line: the PEM's line breaks written as \n.
+    settings = Settings.from_env({**env, "DATA_DIR": str(tmp_path), "JWT_PUBLIC_KEY": public_pem(RSA_KEY).replace("\n", "\\n")})
+    assert settings.asymmetric_tokens and settings.jwt_public_key == public_pem(RSA_KEY)
+    assert not (tmp_path / "jwt_secret").exists()
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"JWT_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----"}, "JWT_PUBLIC_KEY must be a PEM public key"),
+    ({"JWT_JWKS_URL": "file:///etc/passwd"}, "JWT_JWKS_URL must be an http(s) URL"),
+    ({"JWT_JWKS_URL": "https://id.example/jwks", "JWT_PUBLIC_KEY": "x"}, "set JWT_PUBLIC_KEY or JWT_JWKS_URL, not both"),
+])
+def test_settings_asymmetric_token_settings_checked(tmp_path, env, message):
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"DATA_DIR": str(tmp_path), **env})
+    assert message in str(raised.value)
