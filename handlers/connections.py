@@ -17,9 +17,7 @@ from providers.base import LinkStart, qr_data_url
 def list_connections(*, token_info: dict[str, Any], limit: int | None = None, cursor: str | None = None) -> tuple[dict, int]:
     """All connections of the caller's business, newest first; one page of them when limit is given."""
     caller = caller_from(token_info)
-    if limit is None:
-        if cursor is not None:
-            raise ValidationError("cursor is only valid together with limit")
+    if limit is None and cursor is None:
         return {"success": True, "data": Connection.list_for(caller.business_id)}, 200
     page, more = Connection.page_for(caller.business_id, limit, decode_cursor(cursor) if cursor is not None else None)
     next_cursor = encode_cursor(*page[-1].position) if more else None

@@ -60,12 +60,14 @@ class Connection(me.Document):
         return [cls.api_view(doc) for doc in stored]
 
     @classmethod
-    def page_for(cls, business_id: str, limit: int, after: Position | None) -> tuple[list["Connection"], bool]:
-        """Up to limit connections after a position in newest-first order, and whether more follow."""
+    def page_for(cls, business_id: str, limit: int | None, after: Position | None) -> tuple[list["Connection"], bool]:
+        """Up to limit (None: all) connections after a position in newest-first order, and whether more follow."""
         query = eq(businessId=business_id)
         if after is not None:
             query["createdAt"] = {"$lte": after[0]}
         ordered = cls.objects(__raw__=query).exclude("credentials").order_by("-createdAt", "-id")
+        if limit is None:
+            return [c for c in ordered if after is None or c.position < after], False
         if after is None:
             found = list(ordered.limit(limit + 1))
             return found[:limit], len(found) > limit

@@ -125,22 +125,32 @@ def test_list_connections_limit_only_callers_business(client, db):
     assert [c["id"] for b in pages(client, 1) for c in b["data"]] == mine[::-1]
 
 
-@pytest.mark.parametrize("cursor", ["not-a-cursor", "MTIzNA", "bm90OmF0YWxs", "MTc5NjM2MzMyMTAwMDo2YjEyNDI2YTUzY2VlYWY2MjU5NzJBRjU", "AAAA"])
+@pytest.mark.parametrize("cursor", ["not-a-cursor", "MTIzNA", "12345678901234-6b12426a53ceeaf625972af5",
+                                    "1796363321000-6b12426a53ceeaf625972AF5", "1796363321000:6b12426a53ceeaf625972af5"])
 def test_list_connections_bad_cursor(client, db, cursor):
     response = client.get(f"{CONNECTIONS}?limit=2&cursor={cursor}", headers=auth())
     assert response.status_code == 400
-    assert response.json() == error("VALIDATION_ERROR", "cursor is invalid: pass the nextCursor of a previous page unchanged")
+    assert response.json() == error("VALIDATION_ERROR", f"'{cursor}' does not match '^[0-9]{{1,13}}-[0-9a-f]{{24}}$'")
 
 
-def test_list_connections_cursor_without_limit(client, db):
-    create(client, "telegram", "One")
-    cursor = client.get(CONNECTIONS + "?limit=1", headers=auth()).json()["nextCursor"]
-    assert cursor is None
-    create(client, "telegram", "Two")
+def test_list_connections_any_cursor_shape_is_a_position(client, db):
+    made = [create(client, "telegram", f"N{n}")["id"] for n in range(3)]
+    # Far in the future: everything follows it. Zero: nothing does.
+    response = client.get(f"{CONNECTIONS}?limit=5&cursor=9999999999999-ffffffffffffffffffffffff", headers=auth())
+    assert response.status_code == 200
+    assert [c["id"] for c in response.json()["data"]] == made[::-1]
+    assert response.json()["nextCursor"] is None
+    response = client.get(f"{CONNECTIONS}?limit=5&cursor=0-000000000000000000000000", headers=auth())
+    assert response.json() == {"success": True, "data": [], "nextCursor": None}
+
+
+def test_list_connections_cursor_without_limit_gives_the_rest(client, db):
+    made = [create(client, "telegram", f"N{n}")["id"] for n in range(4)]
     cursor = client.get(CONNECTIONS + "?limit=1", headers=auth()).json()["nextCursor"]
     response = client.get(f"{CONNECTIONS}?cursor={cursor}", headers=auth())
-    assert response.status_code == 400
-    assert response.json() == error("VALIDATION_ERROR", "cursor is only valid together with limit")
+    assert response.status_code == 200
+    assert [c["id"] for c in response.json()["data"]] == made[::-1][1:]
+    assert response.json()["nextCursor"] is None
 
 
 @pytest.mark.parametrize("limit, message", [
