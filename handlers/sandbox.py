@@ -24,7 +24,7 @@ SANDBOX_CODE = "sandbox-authorisation-code"
 
 def scan_page(*, reference: str) -> tuple[str, int, dict]:
     """The page behind a sandbox QR code: one button that scans."""
-    attempt = _live(reference)
+    attempt = _live(reference, flow="qr")
     body = f"""<h1>Sandbox phone</h1>
 <p>Scanning links {html.escape(_describe(attempt))}.</p>
 <button id="scan" type="button">Scan QR code</button>
@@ -56,7 +56,7 @@ def scan(*, reference: str) -> tuple[dict, int]:
 
 def consent_page(*, reference: str) -> tuple[str, int, dict]:
     """The page behind a sandbox authUrl: approve or deny."""
-    attempt = _live(reference)
+    attempt = _live(reference, flow="oauth")
     body = f"""<h1>Sandbox authorisation</h1>
 <p>An application asks to link {html.escape(_describe(attempt))}.</p>
 <form method="post">
@@ -70,7 +70,7 @@ def authorize(*, reference: str, body: dict[str, Any]) -> tuple[Any, int, dict]:
     """Approve or deny a sandbox authorisation and send the browser back to the frontend."""
     settings = services().settings
     approved = body["decision"] == "approve"
-    attempt = _live(reference)
+    attempt = _live(reference, flow="oauth")
     if attempt.purpose == "whatsapp" and attempt.flow == "oauth":
         # What Facebook's redirect to the OAuth callback does: the same completion, with a sandbox code.
         approved = complete_whatsapp_oauth(
@@ -114,19 +114,18 @@ def complete_page(*, outcome: str = "success", connectionId: str | None = None) 
     return _page("Sandbox: " + outcome, f"<h1>{html.escape(text)}</h1>"), 200, _HTML
 
 
-def _live(reference: str) -> AuthAttempt:
+def _live(reference: str, *, flow: str) -> AuthAttempt:
+    """The live attempt of a reference made for this flow (a QR reference opens no consent page, and back)."""
     if not services().settings.sandbox:
         raise NotFound()
     attempt = AuthAttempt.peek(reference)
-    if attempt is None:
+    if attempt is None or attempt.flow != flow:
         raise NotFound(_GONE)
     return attempt
 
 
 def _consume(reference: str, *, flow: str) -> AuthAttempt:
-    attempt = _live(reference)
-    if attempt.flow != flow:
-        raise NotFound(_GONE)
+    _live(reference, flow=flow)
     used = AuthAttempt.consume(reference)
     if used is None:
         raise NotFound(_GONE)

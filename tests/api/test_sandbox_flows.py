@@ -84,6 +84,25 @@ def test_scan_oauth_reference_on_scan_page_not_found(client, db):
     assert decide(client, made).status_code == 303
 
 
+
+def test_scan_page_of_oauth_reference_not_found(client, db):
+    made = create(client, "instagram", "Brand")
+    reference = link_of(made).rsplit("/", 1)[1]
+    response = client.get(f"/api/v1/sandbox/scan/{reference}")
+    assert response.status_code == 404
+    assert response.json() == GONE
+
+
+def test_consent_page_of_qr_reference_not_found(client, db):
+    made = create(client, "telegram", "Support")
+    reference = link_of(made).rsplit("/", 1)[1]
+    for response in (client.get(f"/api/v1/sandbox/authorize/{reference}"),
+                     client.post(f"/api/v1/sandbox/authorize/{reference}", data={"decision": "approve"})):
+        assert response.status_code == 404
+        assert response.json() == GONE
+    assert db.connections.find_one({})["status"] == "pending"
+    assert scan(client, made).status_code == 200
+
 @pytest.mark.parametrize("platform", ["instagram", "linkedin", "messenger", "email"])
 def test_authorize_approve_makes_connection_active(client, db, platform):
     made = create(client, platform, "Account")
