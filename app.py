@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None, providers: Providers | None = N
     signed = {BASE_PATH + "/whatsapp/webhook": lambda body, headers: check_signature(settings.meta_app_secret, body, headers.get("x-hub-signature-256"))}
     middlewares.insert(at + 3, functools.partial(
         InputGuardMiddleware, max_body_bytes=settings.max_body_bytes, ui_prefix=BASE_PATH + "/ui/", signed=signed,
+        json_by_default=(BASE_PATH + "/unipile/webhooks", BASE_PATH + "/unipile/notify/", BASE_PATH + "/whatsapp/webhook"),
     ))
 
     app = FlaskApp(

@@ -193,11 +193,14 @@ class InputGuardMiddleware:
     they run on the exact bytes received, before anything parses or re-serialises them.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, ui_prefix: str, signed: Mapping[str, BodyCheck] | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, ui_prefix: str, signed: Mapping[str, BodyCheck] | None = None,
+                 json_by_default: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.ui_prefix = ui_prefix
         self.signed = dict(signed or {})
+        # Provider callbacks whose senders may leave Content-Type out: their bodies are JSON all the same.
+        self.json_by_default = json_by_default
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -224,7 +227,9 @@ class InputGuardMiddleware:
             self.signed[path](body, headers)
         content_type = headers.get("content-type", "")
         if body and not content_type.strip():
-            raise UnsupportedMediaType("Content-Type is required with a request body")
+            if not path.startswith(self.json_by_default):
+                raise UnsupportedMediaType("Content-Type is required with a request body")
+            content_type = "application/json"
         if body and _is_json(content_type):
             check_json_body(body)
         _settle_body_headers(scope, body, content_type)

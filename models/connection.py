@@ -26,6 +26,8 @@ class Connection(me.Document):
     nameKey = me.StringField(required=True, max_length=400)
     status = me.StringField(required=True, choices=STATUSES, default="pending")
     statusReason = me.StringField(null=True, max_length=500)
+    # The user switched the connection off: the provider's account coming back never switches it on.
+    userInactive = me.BooleanField(default=False)
     businessId = me.StringField(required=True, max_length=128)
     userId = me.StringField(required=True, max_length=128)
     credentials = EncryptedField(null=True)

@@ -127,7 +127,7 @@ def set_connection_status(connection: Connection, status: str) -> Connection:
         return connection
     updated = Connection.objects(
         __raw__={"_id": connection.id, "status": {"$in": ["active", "inactive"]}}
-    ).modify(set__status=status, set__updatedAt=utcnow(), new=True)
+    ).modify(set__status=status, set__userInactive=status == "inactive", set__updatedAt=utcnow(), new=True)
     if updated is not None:
         return updated
     current = Connection.objects(__raw__={"_id": connection.id}).first()
@@ -174,7 +174,10 @@ def start_whatsapp_activation(services: Services, *, caller: Caller) -> tuple[Wh
         target_id=str(integration.id), ttl_seconds=services.settings.auth_link_ttl_seconds,
     )
     try:
-        link = services.providers.whatsapp.start_activation(business_id=caller.business_id, reference=reference, mode=mode)
+        # A fresh QR code for the account of an earlier attempt, not a second account (QR mode).
+        link = services.providers.whatsapp.start_activation(
+            business_id=caller.business_id, reference=reference, mode=mode, account_id=integration.unipileAccountId,
+        )
     except Exception:
         AuthAttempt.discard_for(str(integration.id))
         raise

@@ -70,7 +70,8 @@ def _apply_to_connection(connection: Connection, message: str) -> str:
         if connection.status == "inactive" or (connection.status == "active" and connection.statusReason is None):
             return UNCHANGED
         AuthAttempt.discard_for(str(connection.id))
-        return _transition(connection, ["pending", "error", "active"], "active", None)
+        # Back from an error, a connection the user had switched off stays off.
+        return _transition(connection, ["pending", "error", "active"], "inactive" if connection.userInactive else "active", None)
     if message == "CONNECTING":
         if connection.status != "error":
             return UNCHANGED

@@ -68,8 +68,8 @@ class WhatsAppProvider(abc.ABC):
     name = "abstract"
 
     @abc.abstractmethod
-    def start_activation(self, *, business_id: str, reference: str, mode: str) -> LinkStart:
-        """Begin activation: an auth URL (mode oauth) or a QR code text (mode qr)."""
+    def start_activation(self, *, business_id: str, reference: str, mode: str, account_id: str | None = None) -> LinkStart:
+        """Begin activation: an auth URL (mode oauth) or a QR code text (mode qr, for the known account when given)."""
 
     # The OAuth completion steps; only providers with an OAuth flow (Meta, the sandbox) implement them.
     def finish_signup(self, code: str) -> WhatsAppSignup:

@@ -55,9 +55,9 @@ class MeasuredWhatsApp(WhatsAppProvider):
         self.inner = inner
         self.name = inner.name
 
-    def start_activation(self, *, business_id: str, reference: str, mode: str) -> LinkStart:
+    def start_activation(self, *, business_id: str, reference: str, mode: str, account_id: str | None = None) -> LinkStart:
         with _measured(self.name, "start_activation"):
-            return self.inner.start_activation(business_id=business_id, reference=reference, mode=mode)
+            return self.inner.start_activation(business_id=business_id, reference=reference, mode=mode, account_id=account_id)
 
     def finish_signup(self, code: str) -> WhatsAppSignup:
         with _measured(self.name, "finish_signup"):

@@ -120,7 +120,7 @@ class MetaWhatsApp(WhatsAppProvider):
     def __repr__(self) -> str:
         return f"MetaWhatsApp(app_id={self._app_id!r}, app_secret=***)"
 
-    def start_activation(self, *, business_id: str, reference: str, mode: str) -> LinkStart:
+    def start_activation(self, *, business_id: str, reference: str, mode: str, account_id: str | None = None) -> LinkStart:
         """The Facebook Login for Business URL; `state` is the attempt's single-use reference."""
         if mode != "oauth":
             raise ProviderError("WhatsApp activation through Meta needs WHATSAPP_MODE=oauth")

@@ -46,7 +46,7 @@ class SandboxWhatsApp(WhatsAppProvider):
     def __init__(self, public_base_url: str) -> None:
         self._base = public_base_url.rstrip("/") + "/api/v1/sandbox"
 
-    def start_activation(self, *, business_id: str, reference: str, mode: str) -> LinkStart:
+    def start_activation(self, *, business_id: str, reference: str, mode: str, account_id: str | None = None) -> LinkStart:
         if mode == "qr":
             return LinkStart(qr_text=f"{self._base}/scan/{reference}")
         return LinkStart(auth_url=f"{self._base}/authorize/{reference}")

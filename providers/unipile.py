@@ -39,6 +39,10 @@ _ERROR_TYPE = re.compile(r"^[A-Za-z0-9_/.-]{1,80}$")
 _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.:=@-]{1,200}$")
 
 
+# Connect and read timeouts of a quick call (answered within a second or given up).
+QUICK_TIMEOUT = (0.4, 0.5)
+
+
 @dataclasses.dataclass(frozen=True)
 class RetryPolicy:
     """How often and how long to retry: idempotent calls on any transient failure, others only when told to."""
@@ -72,15 +76,19 @@ class UnipileClient:
     def __repr__(self) -> str:
         return "UnipileClient(dsn=***, api_key=***)"
 
-    def call(self, method: str, path: str, *, body: dict[str, Any] | None = None, allow: tuple[int, ...] = ()) -> tuple[int, dict[str, Any]]:
-        """Send one API call; return (status, JSON object) for 2xx or an allowed status, else raise a typed error."""
+    def call(self, method: str, path: str, *, body: dict[str, Any] | None = None, allow: tuple[int, ...] = (),
+             quick: bool = False) -> tuple[int, dict[str, Any]]:
+        """Send one API call; return (status, JSON object) for 2xx or an allowed status, else raise a typed error.
+
+        A quick call is tried once with short timeouts: for callers that must answer within a second.
+        """
         attempt = 0
         while True:
             attempt += 1
-            last = attempt >= self._retry.attempts
+            last = quick or attempt >= self._retry.attempts
             try:
                 response = self._session.request(
-                    method, self.dsn + path, json=body, timeout=self._timeout,
+                    method, self.dsn + path, json=body, timeout=QUICK_TIMEOUT if quick else self._timeout,
                     headers={"X-API-KEY": self._api_key, "accept": "application/json"},
                 )
             except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
@@ -264,8 +272,15 @@ class UnipileConnections(ConnectionProvider):
             log.info("unipile account to delete was already gone")
 
     def account_phone(self, account_id: str) -> str | None:
-        """The phone number of a linked WhatsApp account as +digits, when Unipile reports one."""
-        _, payload = self._client.call("GET", f"/api/v1/accounts/{account_id}")
+        """The phone number of a linked WhatsApp account as +digits, when Unipile reports one now.
+
+        Asked while answering Unipile's webhook, which must answer fast: one quick attempt, and any
+        failure is "not known yet" (the webhook answers 503 and Unipile sends the event again).
+        """
+        try:
+            _, payload = self._client.call("GET", f"/api/v1/accounts/{account_id}", quick=True)
+        except (ProviderError, ProviderUnavailable, ConnectionInProgress):
+            return None
         params = payload.get("connection_params")
         im = params.get("im") if isinstance(params, dict) else None
         raw = im.get("phone_number") if isinstance(im, dict) else None
@@ -284,11 +299,11 @@ class UnipileWhatsApp(WhatsAppProvider):
     def __repr__(self) -> str:
         return "UnipileWhatsApp(client=***)"
 
-    def start_activation(self, *, business_id: str, reference: str, mode: str) -> LinkStart:
-        """A new WhatsApp account at Unipile and its QR code (only QR mode goes through Unipile)."""
+    def start_activation(self, *, business_id: str, reference: str, mode: str, account_id: str | None = None) -> LinkStart:
+        """A QR code for the known WhatsApp account at Unipile (a new account when none or gone); QR mode only."""
         if mode != "qr":
             raise ProviderError("WhatsApp activation through Unipile needs WHATSAPP_MODE=qr")
-        return self._connections.start_qr(NATIVE_PROVIDERS["whatsapp"], None)
+        return self._connections.start_qr(NATIVE_PROVIDERS["whatsapp"], account_id)
 
 
 def notify_path_secret(webhook_secret: str) -> str:

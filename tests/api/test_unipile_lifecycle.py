@@ -5,6 +5,8 @@ import datetime as dt
 import hashlib
 import logging
 
+import pytest
+
 from tests.conftest import auth
 from tests.fakes.unipile import API_KEY
 from tests.support.unipile import (
@@ -321,9 +323,11 @@ def test_activate_whatsapp_qr_through_unipile_then_webhook_activates(live_client
     [account] = fake_unipile.accounts
     again = live_client.post("/api/v1/whatsapp/activate", headers=auth(), json={"businessId": "test_business_id"})
     assert again.status_code == 200
-    # The unscanned account of the first attempt is removed at Unipile: one account, the newest.
+    # Activating again refreshes the QR code of the same account: never a second account.
     [newest] = fake_unipile.accounts
-    assert newest != account
+    assert newest == account
+    assert [(c.method, c.path) for c in fake_unipile.calls if c.method == "POST"] == [
+        ("POST", "/api/v1/accounts"), ("POST", f"/api/v1/accounts/{account}")]
     assert db.whatsapp_integrations.find_one()["unipileAccountId"] == newest
 
     assert webhook(live_client, newest, "CREATION_SUCCESS").json() == outcome("applied")
@@ -346,6 +350,19 @@ def test_activate_whatsapp_qr_phone_not_reported_yet_is_503_for_unipile_to_retry
     fake_unipile.phone_number = "+44 20 7946 0000"
     assert webhook(live_client, account, "OK").json() == outcome("applied")
     assert db.whatsapp_integrations.find_one()["phoneNumber"] == "+442079460000"
+
+
+@pytest.mark.parametrize("kind, details", [("slow", {"seconds": 2.0}), ("status", {"status": 404}), ("status", {"status": 500})])
+def test_activate_whatsapp_qr_account_lookup_failing_is_503_at_once(live_client, fake_unipile, db, kind, details):
+    # The webhook answers Unipile fast: one short lookup, and any failure means "send the event again".
+    live_client.post("/api/v1/whatsapp/activate", headers=auth(), json={"businessId": "test_business_id"})
+    [account] = fake_unipile.accounts
+    fake_unipile.fail("GET", f"/api/v1/accounts/{account}", kind, times=5, **details)
+    answer = webhook(live_client, account, "OK")
+    assert (answer.status_code, answer.json()) == (503, error(
+        "PROVIDER_UNAVAILABLE", "The messaging provider has not reported the phone number yet"))
+    assert len([c for c in fake_unipile.calls if c.method == "GET"]) == 1
+    assert db.whatsapp_integrations.find_one()["status"] == "pending"
 
 
 def test_activate_whatsapp_qr_credentials_then_deleted_puts_integration_in_error(live_client, fake_unipile, db):

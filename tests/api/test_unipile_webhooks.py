@@ -81,6 +81,20 @@ def test_unipile_webhook_success_keeps_a_users_inactive(live_client, account, db
     assert state(db)[0][1] == "inactive"
     assert webhook(live_client, account[1], "CREDENTIALS").json() == outcome("applied")
     assert state(db)[0][1:3] == ("error", CREDENTIALS_REASON)
+    # Back from the error, the connection is still off: only the user switches it on.
+    assert webhook(live_client, account[1], "OK").json() == outcome("applied")
+    assert state(db)[0][1:3] == ("inactive", None)
+    live_client.patch(f"{CONNECTIONS}/{account[0]}/status", headers=auth(), json={"status": "active"})
+    webhook(live_client, account[1], "CREDENTIALS")
+    assert webhook(live_client, account[1], "OK").json() == outcome("applied")
+    assert state(db)[0][1:3] == ("active", None)
+
+
+def test_unipile_webhook_without_content_type_is_read_as_json(live_client, account, db):
+    body = '{"AccountStatus": {"account_id": "%s", "account_type": "WHATSAPP", "message": "OK"}}' % account[1]
+    answer = live_client.post(WEBHOOK, headers={SECRET_HEADER: "test-unipile-webhook-secret-5d1e"}, content=body)
+    assert (answer.status_code, answer.json()) == (200, outcome("applied"))
+    assert state(db)[0][1] == "active"
 
 
 def test_unipile_webhook_connecting_moves_error_to_pending_but_never_downgrades_active(live_client, account, db):

@@ -30,7 +30,7 @@ class FailingWhatsApp(WhatsAppProvider):
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
 
-    def start_activation(self, *, business_id: str, reference: str, mode: str) -> LinkStart:
+    def start_activation(self, *, business_id: str, reference: str, mode: str, account_id: str | None = None) -> LinkStart:
         raise self.exc
 
 

@@ -246,9 +246,19 @@ def test_delete_account_dropped_connection_is_retried(unipile, fake_unipile, sle
 
 def test_account_phone_reads_connection_params(unipile, fake_unipile):
     fake_unipile.accounts["acc_1"] = {"provider": "WHATSAPP", "status": "OK"}
-    fake_unipile.fail("GET", "/api/v1/accounts/acc_1", "status", status=502)
     assert unipile.account_phone("acc_1") == "+33612345678"
-    assert len(fake_unipile.calls_to("GET", "/api/v1/accounts/acc_1")) == 2
+    assert len(fake_unipile.calls_to("GET", "/api/v1/accounts/acc_1")) == 1
+
+
+@pytest.mark.parametrize("kind, details", [("status", {"status": 502}), ("status", {"status": 404}), ("drop", {}),
+                                           ("slow", {"seconds": 2.0})])
+def test_account_phone_one_quick_attempt_then_not_known(unipile, fake_unipile, sleeps, kind, details):
+    # Asked while answering Unipile's webhook: no retries and no waiting, "not known yet" instead.
+    fake_unipile.accounts["acc_1"] = {"provider": "WHATSAPP", "status": "OK"}
+    fake_unipile.fail("GET", "/api/v1/accounts/acc_1", kind, **details)
+    assert unipile.account_phone("acc_1") is None
+    assert len(fake_unipile.calls_to("GET", "/api/v1/accounts/acc_1")) == 1
+    assert sleeps == []
 
 
 def test_account_phone_missing_is_none(unipile, fake_unipile):
