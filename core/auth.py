@@ -15,7 +15,7 @@ ROLES = ("owner", "admin", "member")
 WRITE_ROLES = ("owner", "admin")
 ALGORITHM = "HS256"
 ASYMMETRIC_ALGORITHMS = ("RS256", "ES256")
-JWKS_TIMEOUT_SECONDS = 5
+JWKS_TIMEOUT_SECONDS = 2
 JWKS_LIFESPAN_SECONDS = 300
 
 
@@ -59,6 +59,8 @@ class TokenVerifier:
         self._leeway = leeway
         self._public_key = None
         self._jwks: jwt.PyJWKClient | None = None
+        self._jwks_cooldown = jwks_cooldown
+        self._jwks_retry_at = 0.0
         if public_key:
             self._algorithms: tuple[str, ...] = (public_key_algorithm(public_key),)
             self._public_key = load_pem_public_key(public_key.encode())
@@ -110,9 +112,25 @@ class TokenVerifier:
         return {"sub": sub, "businessId": business, "role": role}
 
     def _key_for(self, token: str) -> Any:
-        if self._jwks is not None:
+        if self._jwks is None:
+            return self._public_key or self._secret
+        if time.monotonic() < self._jwks_retry_at:
+            # The key set failed to load moments ago: answer from the keys already cached, without
+            # letting every request (any kid, no valid token needed) wait on the identity provider again.
+            return self._cached_jwk(jwt.get_unverified_header(token).get("kid"))
+        try:
             return self._jwks.get_signing_key_from_jwt(token).key
-        return self._public_key or self._secret
+        except jwt.PyJWKClientConnectionError:
+            self._jwks_retry_at = time.monotonic() + self._jwks_cooldown
+            raise
+
+    def _cached_jwk(self, kid: Any) -> Any:
+        cache = self._jwks.jwk_set_cache
+        data = cache.get() if cache is not None else None
+        for key in jwt.PyJWKSet.from_dict(data).keys if data else ():
+            if key.key_id == kid:
+                return key.key
+        raise AuthUnavailable()
 
 
 def mint_token(secret: str, *, business_id: str, user_id: str, role: str | None = None, hours: float = 24.0) -> str:

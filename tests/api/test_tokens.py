@@ -85,6 +85,19 @@ def test_list_connections_jwks_unreachable_auth_unavailable(make_client, db, jwk
     assert response.json() == error("AUTH_UNAVAILABLE", "The token signing keys cannot be fetched; try again shortly")
 
 
+
+def test_list_connections_jwks_failing_is_asked_once_per_cooldown(make_client, db, jwks_server):
+    jwks_server.keys = [jwk(RSA_KEY, "rsa-1")]
+    jwks_server.status = 500
+    client = make_client(JWT_JWKS_URL=jwks_server.url)
+    unavailable = error("AUTH_UNAVAILABLE", "The token signing keys cannot be fetched; try again shortly")
+    # Tokens (any kid, no valid signature needed) cannot make every request wait on a failing identity provider.
+    for kid in ("rsa-1", "made-up-1", "made-up-2"):
+        response = client.get(CONNECTIONS, headers=bearer(sign(RSA_KEY, "RS256", kid=kid)))
+        assert (response.status_code, response.json()) == (503, unavailable)
+    assert jwks_server.fetches == 1
+
+
 @pytest.mark.parametrize("method, suffix, body", [
     ("DELETE", "", None), ("PATCH", "/status", {"status": "inactive"}), ("POST", "/reconnect", None),
 ])

@@ -67,13 +67,14 @@ class JwksServer:
     def __init__(self) -> None:
         self.keys: list[dict[str, Any]] = []
         self.fetches = 0
+        self.status = 200  # anything else: the identity provider failing
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.fetches += 1
                 body = json.dumps({"keys": server.keys}).encode()
-                self.send_response(200 if self.path == "/.well-known/jwks.json" else 404)
+                self.send_response(server.status if self.path == "/.well-known/jwks.json" else 404)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
