@@ -29,13 +29,15 @@ EXEMPT_PREFIXES = (
     "/api/v1/unipile/notify/", "/api/v1/unipile/webhooks", "/api/v1/whatsapp/webhook",
     "/api/v1/whatsapp/oauth/callback", "/api/v1/sandbox/scan/", "/api/v1/sandbox/authorize/",
     "/api/v1/sandbox/complete",
+    # Load balancers probe from one address: failures of others there must never fail the probes.
+    "/api/v1/health", "/api/v1/ready",
 )
 # Failures that happen before or instead of real work: bad tokens, bad input, probing for ids or paths.
 FAILED_STATUSES = frozenset({400, 401, 403, 404, 405, 413, 415, 431})
 
 
 def exempt(path: str) -> bool:
-    """Whether a path is a provider callback or sandbox page (never limited per client IP)."""
+    """Whether a path is a provider callback, sandbox page or probe (never limited per client IP)."""
     return path.startswith(EXEMPT_PREFIXES)
 
 
@@ -76,6 +78,8 @@ def build_limiter(flask_app: flask.Flask, settings: Settings) -> Limiter:
         headers_enabled=True,
         strategy="fixed-window",
         key_prefix="integrations",
+        # A rate-limit store that is down must not take the API down with it: requests go through (logged).
+        swallow_errors=True,
     )
     limiter.request_filter(lambda: _operation() in _PROBE_OPERATIONS)
     # Callbacks without a token would otherwise share a per-IP limit with everything a provider sends.

@@ -185,7 +185,7 @@ class Settings:
         )
         for name in ("RATELIMIT_DEFAULT", "RATELIMIT_WRITE", "RATELIMIT_CREATE", "RATELIMIT_IP_FAILURES"):
             _limit(name, values[name.lower()])
-        if values["web_concurrency"] > 1 and values["ratelimit_storage_uri"].startswith("memory://"):
+        if values["web_concurrency"] > 1 and values["ratelimit_storage_uri"].lower().startswith("memory://"):
             raise SettingsError(
                 f"WEB_CONCURRENCY={values['web_concurrency']} needs a shared RATELIMIT_STORAGE_URI (e.g. redis://host:6379/0): "
                 "with memory:// each worker counts on its own and every limit is multiplied by the number of workers"

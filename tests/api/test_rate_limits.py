@@ -44,8 +44,21 @@ def test_list_connections_token_guessing_from_one_ip_rate_limited(make_client, d
     assert response.status_code == 429
     assert response.json() == IP_LIMITED
     assert_limit_headers(response, 3)
-    # The address is blocked for the window, valid token or not.
+    # The address is blocked for the window, valid token or not; load-balancer probes from it still pass.
     assert client.get(CONNECTIONS, headers=auth()).status_code == 429
+    for probe in ("/api/v1/health", "/api/v1/ready"):
+        assert client.get(probe).status_code == 200
+
+
+def test_list_connections_rate_limit_store_down_lets_requests_through(make_client, db):
+    from core.database import free_port
+
+    # Nothing listens there: the per-user and per-IP limits cannot count, and must not take the API down.
+    client = make_client(RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{free_port()}/0", RATELIMIT_DEFAULT="1/minute")
+    for _ in range(2):
+        response = client.get(CONNECTIONS, headers=auth())
+        assert (response.status_code, response.json()) == (200, {"success": True, "data": []})
+    assert client.get(CONNECTIONS, headers=BAD_TOKEN).json() == INVALID
 
 
 def test_create_connection_invalid_bodies_from_one_ip_rate_limited(make_client, db):

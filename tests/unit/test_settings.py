@@ -121,9 +121,10 @@ def test_settings_shared_rate_limits_accepted(tmp_path, workers, storage):
     assert settings.web_concurrency == int(workers)
 
 
-def test_settings_shared_rate_limits_refuse_memory_with_several_workers(tmp_path):
+@pytest.mark.parametrize("storage", ["", "memory://", "MEMORY://"])
+def test_settings_shared_rate_limits_refuse_memory_with_several_workers(tmp_path, storage):
     with pytest.raises(SettingsError, match=r"^WEB_CONCURRENCY=3 needs a shared RATELIMIT_STORAGE_URI \(e\.g\. redis://"):
-        Settings.from_env({"DATA_DIR": str(tmp_path), "WEB_CONCURRENCY": "3"})
+        Settings.from_env({"DATA_DIR": str(tmp_path), "WEB_CONCURRENCY": "3", "RATELIMIT_STORAGE_URI": storage})
 
 
 def test_settings_production_public_key_without_secret_accepted(tmp_path):
