@@ -210,6 +210,9 @@ class InputGuardMiddleware:
         if _CONTROL.search(path) or "\\" in path or "//" in path:
             # An empty segment (a doubled or an encoded slash) names nothing; Flask would redirect it.
             raise NotFound()
+        if path == self.ui_prefix.removesuffix("/ui/"):
+            # The API's root is no resource; Starlette would redirect it to a Location built from the Host header.
+            raise NotFound()
         if path.endswith("/") and len(path) > 1 and not path.startswith(self.ui_prefix):
             raise NotFound("Resource not found (paths have no trailing slash)")
         if scope["method"] not in _BODY_METHODS:

@@ -178,7 +178,7 @@ def test_member_role_reads_but_never_writes(client, db):
 
 # NOT_FOUND / METHOD_NOT_ALLOWED ------------------------------------------------------------------
 
-@pytest.mark.parametrize("url", ["/api/v1/nothing", "/api/v2/unipile/connections", "/", "/api/v1/unipile"])
+@pytest.mark.parametrize("url", ["/api/v1/nothing", "/api/v2/unipile/connections", "/", "/api/v1/unipile", "/api/v1"])
 def test_unknown_route_not_found(client, db, url):
     response = client.get(url, headers=auth())
     assert response.status_code == 404
