@@ -26,8 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the integrations-api command."""
     parser = argparse.ArgumentParser(prog="integrations-api", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the API (embedded database when MONGODB_URI is unset)")
-    commands.add_parser("prod", help="run the API under gunicorn with WEB_CONCURRENCY workers")
+    serve_parser = commands.add_parser("serve", help="run the API (embedded database when MONGODB_URI is unset)")
+    prod_parser = commands.add_parser("prod", help="run the API under gunicorn with WEB_CONCURRENCY workers")
+    for server in (serve_parser, prod_parser):
+        server.add_argument("--stop-with-parent", action="store_true",
+                            help="shut down when the launching process exits (tox does not pass SIGTERM on)")
     commands.add_parser("rotate-keys", help="re-encrypt every stored secret with the newest ENCRYPTION_KEYS key and print counts")
     token = commands.add_parser("token", help="print a bearer token for a business and user")
     token.add_argument("--business", required=True, help="businessId claim")
@@ -48,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("--hours must be between 0 and 8784")
             print(mint_token(settings.jwt_secret, business_id=args.business, user_id=args.user, role=args.role, hours=args.hours))
             return 0
+        if args.stop_with_parent:
+            _stop_with_parent()
         return prod(settings) if args.command == "prod" else serve(settings)
     except SettingsError as exc:
         print(f"integrations-api: {exc}", file=sys.stderr)
@@ -58,7 +63,6 @@ def serve(settings: Settings) -> int:
     """Run the API with uvicorn until SIGINT/SIGTERM, with an embedded database if none is configured."""
     import uvicorn
 
-    _stop_with_parent()
     with _database(settings) as settings:
         from app import create_app
 
@@ -72,7 +76,6 @@ def prod(settings: Settings) -> int:
     """Run the API under gunicorn with WEB_CONCURRENCY uvicorn workers until SIGTERM (graceful) or SIGINT."""
     from core.production import ProductionServer, metrics_directory
 
-    _stop_with_parent()
     # Before anything imports prometheus_client, so every worker records into the shared directory.
     with metrics_directory(), _database(settings) as settings:
         _print_banner(settings)

@@ -104,7 +104,7 @@ def test_serve_stops_when_its_launcher_dies(live_server):
     server = live_server(start=False)
     launcher = subprocess.Popen(
         [sys.executable, "-c", "import subprocess, sys, time; subprocess.Popen(sys.argv[1:]); time.sleep(600)",
-         *serve_command()],
+         *serve_command(), "--stop-with-parent"],
         env=server.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
