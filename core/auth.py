@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 import jwt
@@ -17,6 +20,8 @@ ALGORITHM = "HS256"
 ASYMMETRIC_ALGORITHMS = ("RS256", "ES256")
 JWKS_TIMEOUT_SECONDS = 2
 JWKS_LIFESPAN_SECONDS = 300
+# Distinct valid tokens remembered after their first verification (a few hundred bytes each).
+VERIFIED_CACHE_SIZE = 4096
 
 
 def public_key_algorithm(pem: str) -> str:
@@ -27,6 +32,35 @@ def public_key_algorithm(pem: str) -> str:
     if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
         return "ES256"
     raise ValueError("the public key must be RSA (2048 bits or more) or EC P-256")
+
+
+class VerifiedTokens:
+    """A bounded LRU of tokens that passed verification, each with the moment it stops being valid."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str, now: float) -> dict[str, Any] | None:
+        """The token's claims if it was verified and is still valid at `now`, else None."""
+        with self._lock:
+            entry = self._entries.get(token)
+            if entry is None:
+                return None
+            if now >= entry[1]:
+                del self._entries[token]
+                return None
+            self._entries.move_to_end(token)
+            return dict(entry[0])
+
+    def put(self, token: str, claims: dict[str, Any], valid_until: float) -> None:
+        """Remember a verified token until `valid_until`."""
+        with self._lock:
+            self._entries[token] = (dict(claims), valid_until)
+            self._entries.move_to_end(token)
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +82,11 @@ class TokenVerifier:
 
     With a public key or JWKS URL configured only those algorithms are accepted, so an HS256
     token "signed" with the public key (algorithm confusion) is never even tried.
+
+    With a fixed key (the secret or a public key) a token that verified once is remembered until
+    its exp plus the leeway, when PyJWT would start refusing it: a signature that verified stays
+    valid, and nbf and iat, once passed, stay passed. With a JWKS URL every token is verified
+    afresh, so that a key withdrawn from the set stops being accepted as soon as the set is refetched.
     """
 
     def __init__(self, secret: str, *, public_key: str | None = None, jwks_url: str | None = None,
@@ -72,6 +111,7 @@ class TokenVerifier:
                                          timeout=JWKS_TIMEOUT_SECONDS, cooldown_duration=jwks_cooldown)
         else:
             self._algorithms = (ALGORITHM,)
+        self._verified = VerifiedTokens(VERIFIED_CACHE_SIZE) if self._jwks is None else None
 
     def __repr__(self) -> str:
         return "TokenVerifier(***)"
@@ -83,6 +123,17 @@ class TokenVerifier:
 
     def verify(self, token: str) -> dict[str, Any]:
         """Return the token's claims as connexion token_info, or raise a 401 error."""
+        if self._verified is not None:
+            known = self._verified.get(token, time.time())
+            if known is not None:
+                return known
+        info, expires = self._verify(token)
+        if self._verified is not None:
+            # PyJWT refuses a token once exp <= now - leeway.
+            self._verified.put(token, info, expires + self._leeway)
+        return info
+
+    def _verify(self, token: str) -> tuple[dict[str, Any], int]:
         required = ["exp", "sub"] + (["iss"] if self._issuer else []) + (["aud"] if self._audience else [])
         try:
             algorithm = jwt.get_unverified_header(token).get("alg")
@@ -109,7 +160,7 @@ class TokenVerifier:
                 raise InvalidToken("Token must carry string sub and businessId claims")
         if role not in ROLES:
             raise InvalidToken("Token role must be owner, admin or member")
-        return {"sub": sub, "businessId": business, "role": role}
+        return {"sub": sub, "businessId": business, "role": role}, int(claims["exp"])
 
     def _key_for(self, token: str) -> Any:
         if self._jwks is None:
@@ -151,3 +202,8 @@ def decode_bearer(token: str, request=None) -> dict[str, Any]:
     """Connexion bearer-info function: verifies the token with the app's verifier."""
     verifier: TokenVerifier = request.scope["state"]["services"].verifier
     return verifier.verify(token)
+
+
+# Connexion asks inspect.signature() which keywords this function takes twice per request; a stored
+# signature is returned as is instead of being rebuilt from the code object each time.
+decode_bearer.__signature__ = inspect.signature(decode_bearer)  # type: ignore[attr-defined]

@@ -5,6 +5,19 @@ import datetime as dt
 import json
 import logging
 import sys
+from typing import Any
+
+
+class AccessLine:
+    """An access-log message: its fields, rendered as one JSON object only when a handler asks for text."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.fields = fields
+
+    def __str__(self) -> str:
+        return json.dumps(self.fields, ensure_ascii=True)
 
 
 class JsonFormatter(logging.Formatter):
@@ -16,11 +29,13 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
         }
-        message = record.getMessage()
-        if record.name == "integrations.access":
-            entry.update(json.loads(message))
+        if isinstance(record.msg, AccessLine) and not record.args:
+            # Merged as fields: no JSON text built for the message only to be parsed again here.
+            entry.update(record.msg.fields)
+        elif record.name == "integrations.access":
+            entry.update(json.loads(record.getMessage()))
         else:
-            entry["message"] = message
+            entry["message"] = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:
             # The exception type and a traceback stay in the server log only.
             entry["error"] = self.formatException(record.exc_info)

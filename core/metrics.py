@@ -6,6 +6,7 @@ worker writes its samples to files there and /metrics adds up all workers.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
@@ -35,9 +36,17 @@ DATABASE_ERRORS = Counter(
 )
 
 
+# The labelled histograms by (operation, status): a few dozen at most (the labels are a fixed set, see
+# above), looked up here instead of through labels(), which validates and locks on every call.
+_REQUEST_CHILDREN: dict[tuple[str, int], Any] = {}
+
+
 def observe_request(operation: str, status: int, seconds: float) -> None:
     """Record one answered HTTP request."""
-    REQUEST_SECONDS.labels(operation, str(status)).observe(seconds)
+    child = _REQUEST_CHILDREN.get((operation, status))
+    if child is None:
+        child = _REQUEST_CHILDREN.setdefault((operation, status), REQUEST_SECONDS.labels(operation, str(status)))
+    child.observe(seconds)
 
 
 def count_database_error(exc: BaseException) -> None:

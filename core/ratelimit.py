@@ -8,9 +8,10 @@ import time
 import flask
 from connexion import context as connexion_context
 from flask_limiter import Limiter, RateLimitExceeded
-from limits import parse
-from limits.storage import storage_from_string
-from limits.strategies import FixedWindowRateLimiter
+from limits import RateLimitItem, WindowStats, parse
+from limits.errors import StorageError
+from limits.storage import RedisStorage, storage_from_string
+from limits.strategies import STRATEGIES, FixedWindowRateLimiter
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -58,6 +59,55 @@ def _caller_key() -> str:
     return "ip:" + (connexion_context.context.get("client_ip") or flask.request.remote_addr or "unknown")
 
 
+# INCRBY with the expiry set on a window's first hit (as limits' own script) that also returns the
+# key's TTL, so the X-RateLimit-* headers need no further round trips.
+_INCR_EXPIRE_TTL = """
+local current = redis.call("incrby", KEYS[1], tonumber(ARGV[2]))
+if tonumber(current) == tonumber(ARGV[2]) then
+    redis.call("expire", KEYS[1], ARGV[1])
+end
+return {current, redis.call("ttl", KEYS[1])}
+"""
+FIXED_WINDOW_ONE_TRIP = "integrations-fixed-window"
+
+
+class OneTripFixedWindow(FixedWindowRateLimiter):
+    """Flask-Limiter's fixed window, with the window read for the headers in the same Redis call as the hit.
+
+    Flask-Limiter hits the counter and then reads the window again (GET and TTL) for the
+    X-RateLimit-* headers: three round trips per request. With plain Redis storage the hit returns the
+    count and TTL it saw, and the request's header read takes them from there. Other storages (and
+    any read without a hit of the same key earlier in the request) behave as the library's strategy.
+    """
+
+    def __init__(self, storage) -> None:
+        super().__init__(storage)
+        self._script = storage.get_connection().register_script(_INCR_EXPIRE_TTL) if type(storage) is RedisStorage else None
+
+    def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        if self._script is None or not flask.has_request_context():
+            return super().hit(item, *identifiers, cost=cost)
+        key = item.key_for(*identifiers)
+        try:
+            count, ttl = self._script([self.storage.prefixed_key(key)], [item.get_expiry(), cost])
+        except self.storage.base_exceptions as exc:
+            # As the library's storage methods do.
+            if self.storage.wrap_exceptions:
+                raise StorageError(exc) from exc
+            raise
+        windows = flask.g.setdefault("_ratelimit_windows", {})
+        windows[key] = WindowStats(max(int(ttl), 0) + time.time(), max(0, item.amount - int(count)))
+        return int(count) <= item.amount
+
+    def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
+        windows = flask.g.get("_ratelimit_windows") if flask.has_request_context() else None
+        window = windows.pop(item.key_for(*identifiers), None) if windows else None
+        return window or super().get_window_stats(item, *identifiers)
+
+
+STRATEGIES[FIXED_WINDOW_ONE_TRIP] = OneTripFixedWindow  # type: ignore[assignment]
+
+
 def build_limiter(flask_app: flask.Flask, settings: Settings) -> Limiter:
     """Attach a limiter: reads, writes and creations each have their own per-user limit."""
 
@@ -76,7 +126,7 @@ def build_limiter(flask_app: flask.Flask, settings: Settings) -> Limiter:
         default_limits_per_method=True,
         storage_uri=settings.ratelimit_storage_uri,
         headers_enabled=True,
-        strategy="fixed-window",
+        strategy=FIXED_WINDOW_ONE_TRIP,
         key_prefix="integrations",
         # A rate-limit store that is down must not take the API down with it: requests go through (logged).
         swallow_errors=True,

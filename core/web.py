@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.concurrency import run_in_threadpool
 
 from core import metrics
+from core.logs import AccessLine
 from core.errors import AppError, MethodNotAllowed, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationError, envelope, to_app_error
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ class RequestContextMiddleware:
         # Connexion prefixes the operationId with its router controller (handlers.connections.list_connections).
         metrics.observe_request(operation.rsplit(".", 1)[-1] if operation else "unmatched", status, elapsed)
         token = context.get("token_info") or {}
-        access_log.info(json.dumps({
+        access_log.info(AccessLine({
             "event": "request",
             "requestId": request_id,
             "method": scope["method"],
@@ -160,7 +161,7 @@ class RequestContextMiddleware:
             "businessId": token.get("businessId"),
             "userId": token.get("sub"),
             "operation": operation,
-        }, ensure_ascii=True))
+        }))
 
 
 class MetricsEndpoint:

@@ -1,6 +1,8 @@
 """Rate limits: per user (Flask-Limiter) and per client IP for failed requests, in memory and in Redis."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from core.settings import Settings, SettingsError
@@ -126,6 +128,22 @@ def test_list_connections_limit_shared_through_redis(make_client, db, redis_uri)
     response = second.get(CONNECTIONS, headers=auth())
     assert response.status_code == 429
     assert response.json() == error("RATE_LIMITED", "Too many requests: limit is 3 per 1 minute; try again later")
+
+
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+def test_list_connections_rate_limit_headers_count_down(make_client, db, redis_uri, storage):
+    client = make_client(RATELIMIT_STORAGE_URI=redis_uri if storage == "redis" else "memory://", RATELIMIT_DEFAULT="3/minute")
+    started = int(time.time())
+    for remaining in ("2", "1", "0"):
+        response = client.get(CONNECTIONS, headers=auth())
+        assert response.status_code == 200
+        assert (response.headers["X-RateLimit-Limit"], response.headers["X-RateLimit-Remaining"]) == ("3", remaining)
+        assert started < int(response.headers["X-RateLimit-Reset"]) <= int(time.time()) + 61
+        assert "Retry-After" not in response.headers
+    response = client.get(CONNECTIONS, headers=auth())
+    assert response.status_code == 429
+    assert (response.headers["X-RateLimit-Limit"], response.headers["X-RateLimit-Remaining"]) == ("3", "0")
+    assert 0 < int(response.headers["Retry-After"]) <= 61
 
 
 def test_activate_whatsapp_ip_failures_shared_through_redis(make_client, db, redis_uri):

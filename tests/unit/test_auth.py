@@ -6,7 +6,7 @@ import time
 import jwt
 import pytest
 
-from core.auth import Caller, TokenVerifier, caller_from, mint_token
+from core.auth import Caller, TokenVerifier, VerifiedTokens, caller_from, mint_token
 from core.errors import AuthUnavailable, Forbidden, InvalidToken, TokenExpired
 from tests.conftest import TEST_JWT_SECRET
 from tests.support.jwks import EC_KEY, OTHER_RSA_KEY, RSA_KEY, claims, hs256_with_key_text, jwk, public_pem, sign
@@ -48,6 +48,40 @@ def test_verify_leeway_accepts_just_expired():
     assert verifier.verify(encode(fresh(exp=int(time.time()) - 10)))["sub"] == "u1"
     with pytest.raises(TokenExpired):
         TokenVerifier(TEST_JWT_SECRET, leeway=0).verify(encode(fresh(exp=int(time.time()) - 10)))
+
+
+def test_verify_again_same_claims_in_a_new_dict():
+    token = mint_token(TEST_JWT_SECRET, business_id="b1", user_id="u1", role="member")
+    first = TokenVerifier(TEST_JWT_SECRET)
+    claims = first.verify(token)
+    claims["role"] = "owner"
+    assert first.verify(token) == {"sub": "u1", "businessId": "b1", "role": "member"}
+
+
+def test_verify_again_refused_once_expired_past_leeway():
+    strict = TokenVerifier(TEST_JWT_SECRET, leeway=1)
+    token = encode(fresh(exp=int(time.time()) + 1))
+    assert strict.verify(token)["sub"] == "u1"
+    time.sleep(max(0.0, int(jwt.decode(token, options={"verify_signature": False})["exp"]) + 1 - time.time()) + 0.05)
+    with pytest.raises(TokenExpired):
+        strict.verify(token)
+
+
+def test_verified_tokens_forgotten_at_valid_until():
+    remembered = VerifiedTokens(8)
+    remembered.put("t", {"sub": "u1"}, 100.0)
+    assert remembered.get("t", 99.9) == {"sub": "u1"}
+    assert remembered.get("t", 100.0) is None
+    assert remembered.get("t", 50.0) is None
+
+
+def test_verified_tokens_bounded_least_recently_used_first():
+    remembered = VerifiedTokens(2)
+    remembered.put("a", {"sub": "a"}, 100.0)
+    remembered.put("b", {"sub": "b"}, 100.0)
+    assert remembered.get("a", 1.0) == {"sub": "a"}
+    remembered.put("c", {"sub": "c"}, 100.0)
+    assert [remembered.get(t, 1.0) for t in ("a", "b", "c")] == [{"sub": "a"}, None, {"sub": "c"}]
 
 
 @pytest.mark.parametrize("token", [
