@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None, providers: Providers | None = N
         validate_responses=settings.validate_responses,
         swagger_ui_options=SwaggerUIOptions(swagger_ui=settings.swagger_ui, swagger_ui_path="/ui"),
     )
-    handler = make_error_handler(routes)
+    handler = make_error_handler(routes, browser_failures={BASE_PATH + "/whatsapp/oauth/callback": settings.frontend_failure_url})
     for exc_class in (AppError, Exception):
         app.add_error_handler(exc_class, handler)
     from connexion.exceptions import ProblemException

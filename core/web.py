@@ -50,11 +50,19 @@ class RouteTable:
         return []
 
 
-def make_error_handler(routes: RouteTable):
-    """The Connexion error handler: any exception becomes the envelope with the right status."""
+def make_error_handler(routes: RouteTable, *, browser_failures: Mapping[str, str] | None = None):
+    """The Connexion error handler: any exception becomes the envelope with the right status.
+
+    `browser_failures` maps paths a browser is sent to (OAuth callbacks) to the page it goes to
+    when the request is invalid: a redirect there, never a JSON error page.
+    """
+    browser_failures = dict(browser_failures or {})
 
     def handle(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
         error = to_app_error(exc)
+        if isinstance(error, ValidationError) and request.url.path in browser_failures:
+            return ConnexionResponse(status_code=303, headers={
+                "Location": browser_failures[request.url.path], "Cache-Control": "no-store"})
         headers = dict(error.headers)
         if isinstance(error, MethodNotAllowed):
             allowed = routes.allowed(request.url.path)
