@@ -22,8 +22,6 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 _CREATE_OPERATIONS = frozenset({"create_connection", "activate_whatsapp"})
-# Load balancers probe these every few seconds from a handful of addresses: never limit them.
-_PROBE_OPERATIONS = frozenset({"health", "ready"})
 # Providers post these from a few addresses and give up after a few retries; the browser pages are
 # reached through single-use links. None of them may be throttled per client IP.
 EXEMPT_PREFIXES = (
@@ -131,8 +129,7 @@ def build_limiter(flask_app: flask.Flask, settings: Settings) -> Limiter:
         # A rate-limit store that is down must not take the API down with it: requests go through (logged).
         swallow_errors=True,
     )
-    limiter.request_filter(lambda: _operation() in _PROBE_OPERATIONS)
-    # Callbacks without a token would otherwise share a per-IP limit with everything a provider sends.
+    # Callbacks and probes carry no token: they would otherwise share one per-IP limit.
     limiter.request_filter(lambda: exempt(flask.request.path) and not connexion_context.context.get("token_info"))
     flask_app.register_error_handler(RateLimitExceeded, _rate_limited)
     return limiter

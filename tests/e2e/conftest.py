@@ -165,9 +165,3 @@ def live_server(tmp_path_factory) -> Callable[..., LiveServer]:
         server.stop()
         for pid in embedded_database_pids(server.data_dir):
             os.kill(pid, signal.SIGKILL)
-
-
-@pytest.fixture(scope="session")
-def redis_url(redis_server) -> str:
-    """The session's real redis-server: shared rate-limit storage for several workers."""
-    return redis_server

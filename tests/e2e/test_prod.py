@@ -22,9 +22,9 @@ def worker_pids(master: int) -> list[int]:
     return sorted(int(pid) for pid in children if b"nx_27017" not in Path(f"/proc/{pid}/cmdline").read_bytes())
 
 
-def test_prod_two_workers_serve_the_api_and_stop_on_sigterm(live_server, redis_url, tmp_path):
+def test_prod_two_workers_serve_the_api_and_stop_on_sigterm(live_server, redis_server, tmp_path):
     metrics_dir = tmp_path / "metrics"
-    server = live_server({"WEB_CONCURRENCY": "2", "RATELIMIT_STORAGE_URI": redis_url, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
+    server = live_server({"WEB_CONCURRENCY": "2", "RATELIMIT_STORAGE_URI": redis_server, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
                          command="prod")
     master = server.process.pid
     workers = worker_pids(master)
